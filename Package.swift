@@ -1,0 +1,90 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Huddle",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "huddled", targets: ["huddled"]),
+        .executable(name: "huddle", targets: ["huddle"]),
+        .library(name: "HuddleProtocol", targets: ["HuddleProtocol"]),
+        .library(name: "HuddleCore", targets: ["HuddleCore"]),
+        .library(name: "HuddleStore", targets: ["HuddleStore"]),
+        .library(name: "HuddleServer", targets: ["HuddleServer"]),
+        .library(name: "HuddleClient", targets: ["HuddleClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        .target(name: "HuddleProtocol"),
+        .target(name: "HuddleCore", dependencies: ["HuddleProtocol"]),
+        .target(
+            name: "HuddleStore",
+            dependencies: [
+                "HuddleCore", "HuddleProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .target(
+            name: "HuddleServer",
+            dependencies: [
+                "HuddleCore", "HuddleProtocol", "HuddleStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .target(
+            name: "HuddleClient",
+            dependencies: [
+                "HuddleProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .executableTarget(
+            name: "huddled",
+            dependencies: [
+                "HuddleServer", "HuddleStore", "HuddleCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .executableTarget(
+            name: "huddle",
+            dependencies: [
+                "HuddleClient", "HuddleProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "HuddleProtocolTests", dependencies: ["HuddleProtocol"]),
+        .testTarget(name: "HuddleCoreTests", dependencies: ["HuddleCore"]),
+        .testTarget(name: "HuddleStoreTests", dependencies: ["HuddleStore"]),
+        .testTarget(
+            name: "HuddleServerTests",
+            dependencies: [
+                "HuddleServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]),
+        .testTarget(
+            name: "HuddleEndToEndTests",
+            dependencies: ["HuddleClient", "HuddleProtocol"]),
+    ]
+)

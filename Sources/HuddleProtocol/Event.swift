@@ -1,0 +1,122 @@
+/// The two ordered streams of a team (SPEC §5).
+public enum EventStream: String, Sendable, Hashable, CaseIterable {
+    case team
+    case supervisors
+}
+
+/// What happened, in the shape the wire shows. Each case names its stream.
+public enum EventPayload: Sendable, Equatable {
+    case status(user: String, status: Status, note: String, since: Timestamp, expectedUntil: Timestamp?, by: String)
+    case presence(user: String, connected: Bool)
+    case message(user: String, text: String)
+    case policy(version: Int64, by: String, comment: String, policy: Policy)
+
+    public var stream: EventStream {
+        switch self {
+        case .status, .presence, .message, .policy: .team
+        }
+    }
+
+    public var type: String {
+        switch self {
+        case .status: "status"
+        case .presence: "presence"
+        case .message: "message"
+        case .policy: "policy"
+        }
+    }
+
+    /// The user the event concerns, for indexing and reports.
+    public var user: String? {
+        switch self {
+        case .status(let user, _, _, _, _, _), .presence(let user, _), .message(let user, _): user
+        case .policy: nil
+        }
+    }
+
+    var fields: [String: JSONValue] {
+        switch self {
+        case let .status(user, status, note, since, expectedUntil, by):
+            var f: [String: JSONValue] = [
+                "user": .string(user), "status": .string(status.rawValue), "note": .string(note),
+                "since": since.json, "by": .string(by),
+            ]
+            if let expectedUntil { f["expected_until"] = expectedUntil.json }
+            return f
+        case let .presence(user, connected):
+            return ["user": .string(user), "connected": .bool(connected)]
+        case let .message(user, text):
+            return ["user": .string(user), "text": .string(text)]
+        case let .policy(version, by, comment, policy):
+            return ["version": .int(version), "by": .string(by), "comment": .string(comment), "policy": policy.json]
+        }
+    }
+}
+
+/// A stored, numbered event of one team's stream.
+public struct Event: Sendable, Equatable {
+    public var team: String
+    public var seq: Int64
+    public var at: Timestamp
+    public var payload: EventPayload
+
+    public init(team: String, seq: Int64, at: Timestamp, payload: EventPayload) {
+        self.team = team
+        self.seq = seq
+        self.at = at
+        self.payload = payload
+    }
+
+    public var stream: EventStream { payload.stream }
+
+    /// The notification's params: `{team, stream, seq, at, type, ...}`.
+    public var params: JSONValue {
+        var object = payload.fields
+        object["team"] = .string(team)
+        object["stream"] = .string(stream.rawValue)
+        object["seq"] = .int(seq)
+        object["at"] = at.json
+        object["type"] = .string(payload.type)
+        return .object(object)
+    }
+
+    /// The whole notification line, newline included: what is stored and sent.
+    public func encodedLine() -> [UInt8] {
+        RPCFrame.notification("event", params)
+    }
+}
+
+/// Method names of protocol v1.
+public enum Method: String, Sendable, CaseIterable {
+    case hello = "session.hello"
+    case ping = "session.ping"
+    case bye = "session.bye"
+    case teamJoin = "team.join"
+    case teamLeave = "team.leave"
+    case statusSet = "status.set"
+    case statusForce = "status.force"
+    case waitlistCancel = "waitlist.cancel"
+    case messageSend = "message.send"
+    case queueReport = "queue.report"
+    case alertAck = "alert.ack"
+    case policyGet = "policy.get"
+    case policySet = "policy.set"
+    case policyHistory = "policy.history"
+    case historyFetch = "history.fetch"
+    case reportTimeInStatus = "report.time_in_status"
+}
+
+/// Reasons of `session.closing`.
+public enum ClosingReason: String, Sendable {
+    case lineTooLong = "line_too_long"
+    case slowReader = "slow_reader"
+    case heartbeatTimeout = "heartbeat_timeout"
+    case authTimeout = "auth_timeout"
+    case shutdown
+    case tokenRevoked = "token_revoked"
+}
+
+public enum ProtocolVersion {
+    public static let current: Int64 = 1
+    public static let server = "huddled/0.1.0"
+}

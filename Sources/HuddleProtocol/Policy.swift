@@ -1,0 +1,139 @@
+/// A team's coverage policy (SPEC §3) and its exact wire shape.
+public struct Policy: Sendable, Equatable {
+    public enum MinAvailable: Sendable, Equatable {
+        case fixed(Int64)
+        case auto
+    }
+
+    public var minAvailable: MinAvailable = .fixed(2)
+    public var maxOnBreak: Int64 = 2
+    public var limits: [Status: Int64] = Dictionary(
+        uniqueKeysWithValues: Status.limited.map { ($0, $0.defaultLimitSeconds!) })
+    public var overdueGraceS: Int64 = 120
+    public var queuePressureCallsWaiting: Int64 = 10
+    public var queuePressureOldestWaitS: Int64 = 300
+    public var escalateAfterS: Int64 = 300
+    public var ghostAfterS: Int64 = 120
+    public var presenceGraceS: Int64 = 10
+    public var queueReportEveryS: Int64? = nil
+    public var serviceLevelTarget: Double = 0.8
+    public var serviceLevelWithinS: Int64 = 20
+    public var shrinkageFloor: Int64 = 1
+    /// Read-only on the wire: set by the daemon when a version is stored.
+    public var version: Int64 = 1
+
+    public init() {}
+
+    public func limit(for status: Status) -> Int64? {
+        limits[status]
+    }
+
+    public var json: JSONValue {
+        let minAvailableJSON: JSONValue =
+            switch minAvailable {
+            case .fixed(let n): .int(n)
+            case .auto: "auto"
+            }
+        var limitsJSON: [String: JSONValue] = [:]
+        for (status, seconds) in limits { limitsJSON[status.rawValue] = .int(seconds) }
+        return [
+            "min_available": minAvailableJSON,
+            "max_on_break": .int(maxOnBreak),
+            "limits": .object(limitsJSON),
+            "overdue_grace_s": .int(overdueGraceS),
+            "queue_pressure": ["calls_waiting": .int(queuePressureCallsWaiting), "oldest_wait_s": .int(queuePressureOldestWaitS)],
+            "wellbeing": ["escalate_after_s": .int(escalateAfterS)],
+            "ghost_after_s": .int(ghostAfterS),
+            "presence_grace_s": .int(presenceGraceS),
+            "queue_report_every_s": queueReportEveryS.map(JSONValue.int) ?? .null,
+            "service_level": ["target": .double(serviceLevelTarget), "within_s": .int(serviceLevelWithinS)],
+            "shrinkage_floor": .int(shrinkageFloor),
+            "version": .int(version),
+        ]
+    }
+
+    /// Applies a partial policy (`policy.set`): only the keys present change, nested objects merge
+    /// key by key. Unknown keys, wrong types and out-of-range values throw -32602 with the dotted
+    /// path of the offending key under `root` (`policy.wellbeing.hugs`).
+    public func merging(_ patch: [String: JSONValue], root: String = "policy", allowVersion: Bool = false)
+        throws(RPCError) -> Policy
+    {
+        var p = self
+        for (key, value) in patch {
+            let path = "\(root).\(key)"
+            switch key {
+            case "min_available":
+                if value == .string("auto") {
+                    p.minAvailable = .auto
+                } else {
+                    p.minAvailable = .fixed(try Self.integer(value, path, min: 0))
+                }
+            case "max_on_break": p.maxOnBreak = try Self.integer(value, path, min: 0)
+            case "limits":
+                let object = try Self.object(value, path)
+                for (name, seconds) in object {
+                    guard let status = Status(rawValue: name), status.defaultLimitSeconds != nil else {
+                        throw .invalidParam("\(path).\(name)", "unknown key \(path).\(name)")
+                    }
+                    p.limits[status] = try Self.integer(seconds, "\(path).\(name)", min: 1)
+                }
+            case "overdue_grace_s": p.overdueGraceS = try Self.integer(value, path, min: 1)
+            case "queue_pressure":
+                for (name, v) in try Self.object(value, path) {
+                    switch name {
+                    case "calls_waiting": p.queuePressureCallsWaiting = try Self.integer(v, "\(path).\(name)", min: 1)
+                    case "oldest_wait_s": p.queuePressureOldestWaitS = try Self.integer(v, "\(path).\(name)", min: 1)
+                    default: throw .invalidParam("\(path).\(name)", "unknown key \(path).\(name)")
+                    }
+                }
+            case "wellbeing":
+                for (name, v) in try Self.object(value, path) {
+                    guard name == "escalate_after_s" else {
+                        throw .invalidParam("\(path).\(name)", "unknown key \(path).\(name)")
+                    }
+                    p.escalateAfterS = try Self.integer(v, "\(path).\(name)", min: 1)
+                }
+            case "ghost_after_s": p.ghostAfterS = try Self.integer(value, path, min: 1)
+            case "presence_grace_s": p.presenceGraceS = try Self.integer(value, path, min: 1)
+            case "queue_report_every_s":
+                p.queueReportEveryS = value == .null ? nil : try Self.integer(value, path, min: 1)
+            case "service_level":
+                for (name, v) in try Self.object(value, path) {
+                    switch name {
+                    case "target":
+                        guard let t = v.doubleValue, t > 0, t < 1 else {
+                            throw .invalidParam("\(path).\(name)", "\(path).\(name) must be a number between 0 and 1")
+                        }
+                        p.serviceLevelTarget = t
+                    case "within_s": p.serviceLevelWithinS = try Self.integer(v, "\(path).\(name)", min: 1)
+                    default: throw .invalidParam("\(path).\(name)", "unknown key \(path).\(name)")
+                    }
+                }
+            case "shrinkage_floor": p.shrinkageFloor = try Self.integer(value, path, min: 0)
+            case "version" where allowVersion: p.version = try Self.integer(value, path, min: 1)
+            case "version": throw .invalidParam(path, "\(path) is read-only")
+            default: throw .invalidParam(path, "unknown key \(path)")
+            }
+        }
+        return p
+    }
+
+    /// Reads a complete stored policy (every key present, `version` included).
+    public static func decode(_ value: JSONValue) throws(RPCError) -> Policy {
+        guard case .object(let object) = value else { throw .invalidParam("policy", "policy must be an object") }
+        return try Policy().merging(object, allowVersion: true)
+    }
+
+    static func integer(_ value: JSONValue, _ path: String, min: Int64) throws(RPCError) -> Int64 {
+        guard let i = value.intValue, value != .bool(true), value != .bool(false) else {
+            throw .invalidParam(path, "\(path) must be a whole number")
+        }
+        guard i >= min, i <= 1_000_000_000 else { throw .invalidParam(path, "\(path) must be at least \(min)") }
+        return i
+    }
+
+    static func object(_ value: JSONValue, _ path: String) throws(RPCError) -> [String: JSONValue] {
+        guard case .object(let o) = value else { throw .invalidParam(path, "\(path) must be an object") }
+        return o
+    }
+}
