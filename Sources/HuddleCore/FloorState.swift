@@ -1,0 +1,114 @@
+import HuddleProtocol
+
+/// One person's current status. Status is per user: one person is in one state at a time,
+/// whatever team they are seen in.
+public struct StatusRecord: Sendable, Equatable {
+    public var status: Status
+    public var note: String
+    public var since: Timestamp
+    public var expectedUntil: Timestamp?
+    public var by: String
+
+    public init(status: Status, note: String, since: Timestamp, expectedUntil: Timestamp?, by: String) {
+        self.status = status
+        self.note = note
+        self.since = since
+        self.expectedUntil = expectedUntil
+        self.by = by
+    }
+
+    public static func initial(at time: Timestamp) -> StatusRecord {
+        StatusRecord(status: .offline, note: "", since: time, expectedUntil: nil, by: "system")
+    }
+}
+
+public struct UserState: Sendable, Equatable {
+    public var name: String
+    public var role: Role
+    public var teams: [String]
+    public var status: StatusRecord
+
+    public init(name: String, role: Role, teams: [String], status: StatusRecord) {
+        self.name = name
+        self.role = role
+        self.teams = teams
+        self.status = status
+    }
+}
+
+public struct TeamState: Sendable, Equatable {
+    public var name: String
+    /// Changes whenever the history could not be kept (a recreated or restored database).
+    public var epoch: String
+    /// Last seq of each stream.
+    public var seq: Int64
+    public var supervisorsSeq: Int64
+    public var policy: Policy
+    /// Members by name (all roles); bots are members but not shown on the floor.
+    public var members: Set<String>
+    /// The presence last announced to the team (what `presence` events said).
+    public var announcedConnected: Set<String>
+
+    public init(
+        name: String, epoch: String, seq: Int64 = 0, supervisorsSeq: Int64 = 0, policy: Policy = Policy(),
+        members: Set<String> = [], announcedConnected: Set<String> = []
+    ) {
+        self.name = name
+        self.epoch = epoch
+        self.seq = seq
+        self.supervisorsSeq = supervisorsSeq
+        self.policy = policy
+        self.members = members
+        self.announcedConnected = announcedConnected
+    }
+
+    public func lastSeq(_ stream: EventStream) -> Int64 {
+        stream == .team ? seq : supervisorsSeq
+    }
+}
+
+/// The whole floor: every user and team. A value: the server keeps one copy that follows what
+/// is committed and one that runs ahead with changes waiting for their commit.
+public struct Floor: Sendable, Equatable {
+    public var users: [String: UserState]
+    public var teams: [String: TeamState]
+
+    public init(users: [String: UserState] = [:], teams: [String: TeamState] = [:]) {
+        self.users = users
+        self.teams = teams
+    }
+
+    /// Applies a committed (or about to be committed) event: the single way state changes.
+    public mutating func apply(_ event: Event) {
+        guard var team = teams[event.team] else { return }
+        switch event.stream {
+        case .team: team.seq = max(team.seq, event.seq)
+        case .supervisors: team.supervisorsSeq = max(team.supervisorsSeq, event.seq)
+        }
+        switch event.payload {
+        case let .status(user, status, note, since, expectedUntil, by):
+            users[user]?.status = StatusRecord(
+                status: status, note: note, since: since, expectedUntil: expectedUntil, by: by)
+        case let .presence(user, connected):
+            if connected {
+                team.announcedConnected.insert(user)
+            } else {
+                team.announcedConnected.remove(user)
+            }
+        case .message:
+            break
+        case let .policy(version, _, _, policy):
+            team.policy = policy
+            team.policy.version = version
+        }
+        teams[event.team] = team
+    }
+
+    /// Numbers a new event in its stream, applies it, and returns it.
+    public mutating func emit(team: String, _ payload: EventPayload, at time: Timestamp) -> Event {
+        let seq = (teams[team]?.lastSeq(payload.stream) ?? 0) + 1
+        let event = Event(team: team, seq: seq, at: time, payload: payload)
+        apply(event)
+        return event
+    }
+}

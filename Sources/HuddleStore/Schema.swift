@@ -1,0 +1,64 @@
+import GRDB
+
+/// The schema, as forward migrations. GRDB records applied migrations in `grdb_migrations`; a
+/// database written by a newer Huddle (one with migrations this build does not know) is refused.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                    INSERT INTO meta (key, value) VALUES ('admin_version', '0');
+                    CREATE TABLE teams (
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL UNIQUE,
+                        epoch TEXT NOT NULL,
+                        seq INTEGER NOT NULL DEFAULT 0,
+                        supervisors_seq INTEGER NOT NULL DEFAULT 0,
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE users (
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL UNIQUE,
+                        role TEXT NOT NULL,
+                        token_key TEXT NOT NULL UNIQUE,
+                        token_hash BLOB NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        status TEXT NOT NULL DEFAULT 'offline',
+                        note TEXT NOT NULL DEFAULT '',
+                        since INTEGER NOT NULL,
+                        expected_until INTEGER,
+                        status_by TEXT NOT NULL DEFAULT 'system'
+                    );
+                    CREATE TABLE memberships (
+                        team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                        connected INTEGER NOT NULL DEFAULT 0,
+                        PRIMARY KEY (team_id, user_id)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE events (
+                        team_id INTEGER NOT NULL REFERENCES teams(id),
+                        stream INTEGER NOT NULL,
+                        seq INTEGER NOT NULL,
+                        at INTEGER NOT NULL,
+                        type TEXT NOT NULL,
+                        user TEXT,
+                        line BLOB NOT NULL,
+                        PRIMARY KEY (team_id, stream, seq)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX events_at ON events (at);
+                    CREATE TABLE policy_versions (
+                        team_id INTEGER NOT NULL REFERENCES teams(id),
+                        version INTEGER NOT NULL,
+                        at INTEGER NOT NULL,
+                        by TEXT NOT NULL,
+                        comment TEXT NOT NULL,
+                        policy TEXT NOT NULL,
+                        PRIMARY KEY (team_id, version)
+                    ) WITHOUT ROWID;
+                    """)
+        }
+        return migrator
+    }
+}

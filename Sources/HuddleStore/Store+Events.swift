@@ -1,0 +1,193 @@
+import Foundation
+import GRDB
+import HuddleCore
+import HuddleProtocol
+
+/// An event as stored: its numbers and the exact line that was sent (without the newline).
+public struct StoredEvent: Sendable, Equatable {
+    public var seq: Int64
+    public var line: [UInt8]
+}
+
+/// One event ready to commit: the event and the line it is sent as.
+public struct EncodedEvent: Sendable {
+    public var event: Event
+    public var line: [UInt8]
+
+    public init(_ event: Event) {
+        self.event = event
+        self.line = event.encodedLine()
+    }
+}
+
+extension Store {
+    /// Loads the committed floor: users with their status, teams with seqs, policy and presence.
+    public func loadFloor() throws -> (floor: Floor, tokenKeys: [String: String]) {
+        try pool.read { db in try Self.loadFloor(db) }
+    }
+
+    public func loadFloorAsync() async throws -> (floor: Floor, tokenKeys: [String: String]) {
+        try await pool.read { db in try Self.loadFloor(db) }
+    }
+
+    static func loadFloor(_ db: Database) throws -> (floor: Floor, tokenKeys: [String: String]) {
+        var floor = Floor()
+        var tokenKeys: [String: String] = [:]
+        for row in try Row.fetchAll(
+            db, sql: "SELECT name, role, token_key, status, note, since, expected_until, status_by FROM users")
+        {
+            let name: String = row["name"]
+            let record = StatusRecord(
+                status: Status(rawValue: row["status"]) ?? .offline, note: row["note"],
+                since: Timestamp(milliseconds: row["since"]),
+                expectedUntil: (row["expected_until"] as Int64?).map(Timestamp.init(milliseconds:)),
+                by: row["status_by"])
+            floor.users[name] = UserState(
+                name: name, role: Role(rawValue: row["role"]) ?? .agent, teams: [], status: record)
+            tokenKeys[name] = row["token_key"]
+        }
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT t.name, t.epoch, t.seq, t.supervisors_seq, p.policy, p.version
+                FROM teams t JOIN policy_versions p ON p.team_id = t.id
+                WHERE p.version = (SELECT MAX(version) FROM policy_versions WHERE team_id = t.id)
+                """)
+        {
+            var policy = (try? Policy.decode(JSONParser.parse(row["policy"] as String))) ?? Policy()
+            policy.version = row["version"]
+            let name: String = row["name"]
+            floor.teams[name] = TeamState(
+                name: name, epoch: row["epoch"], seq: row["seq"], supervisorsSeq: row["supervisors_seq"], policy: policy)
+        }
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT u.name AS user, t.name AS team, m.connected FROM memberships m
+                JOIN users u ON u.id = m.user_id JOIN teams t ON t.id = m.team_id
+                """)
+        {
+            let user: String = row["user"]
+            let team: String = row["team"]
+            floor.users[user]?.teams.append(team)
+            floor.teams[team]?.members.insert(user)
+            if row["connected"] as Bool { floor.teams[team]?.announcedConnected.insert(user) }
+        }
+        return (floor, tokenKeys)
+    }
+
+    /// Commits a batch of events in one transaction: the log, the current state they imply, and
+    /// each team's seqs. Either all of it is stored or none.
+    public func commit(_ batch: [EncodedEvent]) async throws {
+        guard !batch.isEmpty else { return }
+        try await pool.write { db in
+            var teamIDs: [String: Int64] = [:]
+            func teamID(_ name: String) throws -> Int64 {
+                if let id = teamIDs[name] { return id }
+                guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM teams WHERE name = ?", arguments: [name])
+                else { throw StoreError.notFound("team \(name)") }
+                teamIDs[name] = id
+                return id
+            }
+            let insert = try db.cachedStatement(
+                sql: "INSERT INTO events (team_id, stream, seq, at, type, user, line) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            var lastSeq: [Int64: (Int64, Int64)] = [:]
+            for item in batch {
+                let event = item.event
+                let id = try teamID(event.team)
+                let stream: Int64 = event.stream == .team ? 0 : 1
+                try insert.execute(arguments: [
+                    id, stream, event.seq, event.at.milliseconds, event.payload.type, event.payload.user,
+                    Data(item.line.dropLast()),
+                ])
+                var seqs = lastSeq[id] ?? (0, 0)
+                if stream == 0 { seqs.0 = max(seqs.0, event.seq) } else { seqs.1 = max(seqs.1, event.seq) }
+                lastSeq[id] = seqs
+                try Self.applyToState(db, event, teamID: id)
+            }
+            let updateSeq = try db.cachedStatement(
+                sql: "UPDATE teams SET seq = MAX(seq, ?), supervisors_seq = MAX(supervisors_seq, ?) WHERE id = ?")
+            for (id, seqs) in lastSeq {
+                try updateSeq.execute(arguments: [seqs.0, seqs.1, id])
+            }
+        }
+    }
+
+    static func applyToState(_ db: Database, _ event: Event, teamID: Int64) throws {
+        switch event.payload {
+        case let .status(user, status, note, since, expectedUntil, by):
+            try db.cachedStatement(
+                sql: "UPDATE users SET status = ?, note = ?, since = ?, expected_until = ?, status_by = ? WHERE name = ?"
+            ).execute(arguments: [status.rawValue, note, since.milliseconds, expectedUntil?.milliseconds, by, user])
+        case let .presence(user, connected):
+            try db.cachedStatement(
+                sql: """
+                    UPDATE memberships SET connected = ?
+                    WHERE team_id = ? AND user_id = (SELECT id FROM users WHERE name = ?)
+                    """
+            ).execute(arguments: [connected, teamID, user])
+        case .message:
+            break
+        case let .policy(version, by, comment, policy):
+            try db.execute(
+                sql: "INSERT INTO policy_versions (team_id, version, at, by, comment, policy) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    teamID, version, event.at.milliseconds, by, comment,
+                    String(decoding: JSONWriter.encode(policy.json), as: UTF8.self),
+                ])
+        }
+    }
+
+    /// Events of one stream with `after < seq <= through`, oldest first, at most `limit`.
+    public func events(team: String, stream: EventStream, after: Int64, through: Int64 = .max, limit: Int = .max)
+        async throws -> [StoredEvent]
+    {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT seq, line FROM events
+                    WHERE team_id = (SELECT id FROM teams WHERE name = ?) AND stream = ? AND seq > ? AND seq <= ?
+                    ORDER BY seq LIMIT ?
+                    """, arguments: [team, stream == .team ? 0 : 1, after, through, limit]
+            ).map { row in StoredEvent(seq: row["seq"], line: [UInt8](row["line"] as Data)) }
+        }
+    }
+
+    /// The oldest seq still in the history of a stream (0 when the stream is empty).
+    public func oldestSeq(team: String, stream: EventStream) async throws -> Int64 {
+        try await pool.read { db in
+            try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT MIN(seq) FROM events WHERE team_id = (SELECT id FROM teams WHERE name = ?) AND stream = ?
+                    """, arguments: [team, stream == .team ? 0 : 1]) ?? 0
+        }
+    }
+
+    public func policyHistory(team: String) async throws -> [PolicyVersion] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT version, at, by, comment, policy FROM policy_versions
+                    WHERE team_id = (SELECT id FROM teams WHERE name = ?) ORDER BY version
+                    """, arguments: [team]
+            ).map { row in
+                var policy = (try? Policy.decode(JSONParser.parse(row["policy"] as String))) ?? Policy()
+                policy.version = row["version"]
+                return PolicyVersion(
+                    version: row["version"], at: Timestamp(milliseconds: row["at"]), by: row["by"],
+                    comment: row["comment"], policy: policy)
+            }
+        }
+    }
+
+    /// Drops events older than `cutoff` (history retention). Seqs and current state stay.
+    public func prune(before cutoff: Timestamp) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM events WHERE at < ?", arguments: [cutoff.milliseconds])
+            return db.changesCount
+        }
+    }
+}
