@@ -62,10 +62,12 @@ let package = Package(
         .executableTarget(
             name: "huddled",
             dependencies: [
-                "HuddleServer", "HuddleStore", "HuddleCore",
+                "HuddleServer", "HuddleStore", "HuddleCore", "HuddleProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
         .executableTarget(
             name: "huddle",
@@ -79,9 +81,11 @@ let package = Package(
         .testTarget(
             name: "HuddleServerTests",
             dependencies: [
-                "HuddleServer",
+                "HuddleServer", "HuddleClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
         .testTarget(
             name: "HuddleEndToEndTests",

@@ -112,3 +112,27 @@ public struct Floor: Sendable, Equatable {
         return event
     }
 }
+
+extension Floor {
+    /// Takes users, roles, teams and memberships from `loaded` (an admin change made in the
+    /// database, possibly by another process) while keeping what the event log owns here:
+    /// statuses, seqs, policies and announced presence of what already existed.
+    public mutating func reconcileStructure(with loaded: Floor) {
+        var users: [String: UserState] = [:]
+        for (name, fresh) in loaded.users {
+            var user = self.users[name] ?? fresh
+            user.role = fresh.role
+            user.teams = fresh.teams
+            users[name] = user
+        }
+        var teams: [String: TeamState] = [:]
+        for (name, fresh) in loaded.teams {
+            var team = self.teams[name] ?? fresh
+            team.members = fresh.members
+            team.announcedConnected.formIntersection(fresh.members)
+            teams[name] = team
+        }
+        self.users = users
+        self.teams = teams
+    }
+}

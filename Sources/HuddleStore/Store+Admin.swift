@@ -172,3 +172,28 @@ extension Store {
         return (name, key)
     }
 }
+
+/// What authenticates a user: the public key of their token and the hash of its secret.
+public struct Credential: Sendable, Equatable {
+    public var user: String
+    public var hash: [UInt8]
+
+    /// Constant-time check of a presented token's secret hash.
+    public func matches(_ presentedHash: [UInt8]) -> Bool {
+        Tokens.constantTimeEqual(hash, presentedHash)
+    }
+}
+
+extension Store {
+    /// Every token key with its user and secret hash, for authentication without a database
+    /// read on each `session.hello`.
+    public func loadCredentials() async throws -> [String: Credential] {
+        try await pool.read { db in
+            var credentials: [String: Credential] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT name, token_key, token_hash FROM users") {
+                credentials[row["token_key"]] = Credential(user: row["name"], hash: [UInt8](row["token_hash"] as Data))
+            }
+            return credentials
+        }
+    }
+}

@@ -80,7 +80,45 @@ extension Store {
     /// each team's seqs. Either all of it is stored or none.
     public func commit(_ batch: [EncodedEvent]) async throws {
         guard !batch.isEmpty else { return }
-        try await pool.write { db in
+        try await pool.write { db in try Self.write(db, batch) }
+    }
+
+    /// The same, for callers that are not async (the server's commit pipeline runs on callbacks
+    /// so that no task is created per change). `completion` runs on GRDB's writer queue.
+    public func commit(_ batch: [EncodedEvent], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        pool.asyncWrite({ db in try Self.write(db, batch) }, completion: { _, result in completion(result) })
+    }
+
+    /// Reads several ranges of one team's streams in one read transaction.
+    public func replay(
+        team: String, ranges: [(stream: EventStream, after: Int64, through: Int64)],
+        completion: @escaping @Sendable (Result<[[StoredEvent]], any Error>) -> Void
+    ) {
+        pool.asyncRead { result in
+            completion(
+                Result {
+                    let db = try result.get()
+                    return try ranges.map { range in
+                        try Self.fetchEvents(db, team: team, stream: range.stream, after: range.after, through: range.through, limit: .max)
+                    }
+                })
+        }
+    }
+
+    static func fetchEvents(_ db: Database, team: String, stream: EventStream, after: Int64, through: Int64, limit: Int)
+        throws -> [StoredEvent]
+    {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT seq, line FROM events
+                WHERE team_id = (SELECT id FROM teams WHERE name = ?) AND stream = ? AND seq > ? AND seq <= ?
+                ORDER BY seq LIMIT ?
+                """, arguments: [team, stream == .team ? 0 : 1, after, through, limit]
+        ).map { row in StoredEvent(seq: row["seq"], line: [UInt8](row["line"] as Data)) }
+    }
+
+    static func write(_ db: Database, _ batch: [EncodedEvent]) throws {
             var teamIDs: [String: Int64] = [:]
             func teamID(_ name: String) throws -> Int64 {
                 if let id = teamIDs[name] { return id }
@@ -110,7 +148,6 @@ extension Store {
             for (id, seqs) in lastSeq {
                 try updateSeq.execute(arguments: [seqs.0, seqs.1, id])
             }
-        }
     }
 
     static func applyToState(_ db: Database, _ event: Event, teamID: Int64) throws {
@@ -166,7 +203,16 @@ extension Store {
     }
 
     public func policyHistory(team: String) async throws -> [PolicyVersion] {
-        try await pool.read { db in
+        try await pool.read { db in try Self.fetchPolicyHistory(db, team: team) }
+    }
+
+    public func policyHistory(team: String, completion: @escaping @Sendable (Result<[PolicyVersion], any Error>) -> Void) {
+        pool.asyncRead { result in
+            completion(Result { try Self.fetchPolicyHistory(try result.get(), team: team) })
+        }
+    }
+
+    static func fetchPolicyHistory(_ db: Database, team: String) throws -> [PolicyVersion] {
             try Row.fetchAll(
                 db,
                 sql: """
@@ -180,7 +226,6 @@ extension Store {
                     version: row["version"], at: Timestamp(milliseconds: row["at"]), by: row["by"],
                     comment: row["comment"], policy: policy)
             }
-        }
     }
 
     /// Drops events older than `cutoff` (history retention). Seqs and current state stay.

@@ -1,0 +1,157 @@
+import HuddleProtocol
+import Logging
+import NIOCore
+
+/// One connection's protocol rules: the authentication deadline, `session.hello`, the rate limit,
+/// heartbeats and the idle timeout, bad lines answered and survived. What a request *does* is
+/// the hub's business; this handler only decides whether it gets there.
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = InboundFrame
+
+    private let hub: Hub
+    private let registry: ConnectionRegistry
+    private let configuration: ServerConfiguration
+    private var logger: Logger
+    private var outbox: Outbox?
+    private var session: Session?
+    private var limiter: RateLimiter
+    private var lastRead = NIODeadline.now()
+    private var authTimer: Scheduled<Void>?
+    private var heartbeatTask: RepeatedTask?
+    private var closing = false
+
+    init(hub: Hub, registry: ConnectionRegistry, configuration: ServerConfiguration, logger: Logger) {
+        self.hub = hub
+        self.registry = registry
+        self.configuration = configuration
+        self.logger = logger
+        self.limiter = RateLimiter(
+            ratePerSecond: configuration.ratePerSecond, burst: configuration.rateBurst, nowMillis: Self.monotonicMillis())
+    }
+
+    static func monotonicMillis() -> Int64 {
+        Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let channel = context.channel
+        logger[metadataKey: "connection.id"] = "\(ObjectIdentifier(channel).hashValue & 0xFFFFFF)"
+        let outbox = Outbox(channel: channel, writeTimeout: .seconds(configuration.writeTimeoutSeconds)) {
+            [logger] in
+            logger.info("disconnecting a slow reader")
+            channel.close(promise: nil)
+        }
+        self.outbox = outbox
+        registry.add(outbox)
+        let loop = context.eventLoop
+        let auth = TimeAmount.seconds(configuration.authTimeoutSeconds)
+        authTimer = loop.assumeIsolated().scheduleTask(in: auth) { [weak self] in
+            guard let self, self.session == nil else { return }
+            self.close(.authTimeout)
+        }
+        let beat = configuration.heartbeatSeconds
+        let period = TimeAmount.milliseconds(max(250, beat * 1000 / 3))
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        heartbeatTask = loop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+            bound.value.heartbeat(every: .seconds(beat))
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        authTimer?.cancel()
+        heartbeatTask?.cancel()
+        if let outbox { registry.remove(outbox) }
+        if let session { hub.disconnected(session) }
+        session = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    private func heartbeat(every interval: TimeAmount) {
+        guard let outbox, !closing else { return }
+        let now = NIODeadline.now()
+        if now - lastRead >= interval * 3 {
+            close(.heartbeatTimeout)
+        } else if now - outbox.lastWrite >= interval {
+            outbox.enqueue(RPCFrame.notification("heartbeat", [:]))
+        }
+    }
+
+    private func close(_ reason: ClosingReason) {
+        guard !closing, let outbox else { return }
+        closing = true
+        logger.debug("closing connection", metadata: ["reason": "\(reason.rawValue)"])
+        outbox.closeAfter(RPCFrame.notification("session.closing", ["reason": .string(reason.rawValue)]))
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing, let outbox else { return }
+        lastRead = .now()
+        switch unwrapInboundIn(data) {
+        case .tooLong:
+            outbox.enqueue(
+                RPCFrame.error(
+                    id: nil,
+                    RPCError(
+                        .invalidRequest, "line longer than \(configuration.maxLineBytes) bytes",
+                        data: ["max_line_bytes": .int(Int64(configuration.maxLineBytes))])))
+            close(.lineTooLong)
+        case .line(let bytes):
+            if bytes.isEmpty { return }
+            let decoded = RPCRequest.decode(bytes)
+            let isPing = (try? decoded.get())?.method == Method.ping.rawValue
+            if !isPing, let wait = limiter.take(nowMillis: Self.monotonicMillis()) {
+                let id = (try? decoded.get())?.id
+                outbox.enqueue(
+                    RPCFrame.error(
+                        id: id,
+                        RPCError(.rateLimited, "rate limited; retry later", data: ["retry_after_ms": .int(wait)])))
+                return
+            }
+            switch decoded {
+            case .failure(let failure):
+                outbox.enqueue(RPCFrame.error(id: failure.id, failure.error))
+            case .success(let request):
+                if let session {
+                    hub.handle(request, from: session)
+                } else {
+                    authenticate(request, outbox: outbox)
+                }
+            }
+        }
+    }
+
+    private func authenticate(_ request: RPCRequest, outbox: Outbox) {
+        guard request.method == Method.hello.rawValue else {
+            outbox.enqueue(RPCFrame.error(id: request.id, .notAuthenticated))
+            return
+        }
+        let token: String
+        do throws(RPCError) {
+            token = try request.params.string("token")
+            _ = try request.params.optionalString("client")
+        } catch {
+            outbox.enqueue(RPCFrame.error(id: request.id, error))
+            return
+        }
+        switch hub.hello(token: token, outbox: outbox) {
+        case .success(let (session, result)):
+            self.session = session
+            authTimer?.cancel()
+            authTimer = nil
+            logger[metadataKey: "user"] = "\(session.user)"
+            if session.role == .bot {
+                limiter.reconfigure(ratePerSecond: configuration.botRatePerSecond, burst: configuration.botRateBurst)
+            }
+            outbox.enqueue(RPCFrame.result(id: request.id, result))
+        case .failure(let error):
+            logger.info("authentication refused")
+            outbox.enqueue(RPCFrame.error(id: request.id, error))
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import HuddleProtocol
+import Logging
+import ServiceLifecycle
+
+/// The daemon's clockwork: runs due timers (presence grace), notices admin changes made in the
+/// database by another process, and prunes history past its retention.
+public struct Housekeeping: Service {
+    let hub: Hub
+    let logger: Logger
+
+    public init(hub: Hub, logger: Logger) {
+        self.hub = hub
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var adminVersion = (try? await hub.store.adminVersion()) ?? 0
+        var ticks = 0
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await Task.sleep(for: .milliseconds(200))
+            } catch {
+                return
+            }
+            hub.tick()
+            ticks += 1
+            if ticks % 2 == 0 {
+                do {
+                    let version = try await hub.store.adminVersion()
+                    if version != adminVersion {
+                        adminVersion = version
+                        try await hub.applyAdminChanges()
+                        logger.info("applied admin changes", metadata: ["admin.version": "\(version)"])
+                    }
+                } catch {
+                    logger.warning("could not check for admin changes", metadata: ["error": "\(error)"])
+                }
+            }
+            if ticks % 18_000 == 1 {
+                let cutoff = hub.clock.now().adding(seconds: -hub.config.historyDays * 86_400)
+                if let pruned = try? await hub.store.prune(before: cutoff), pruned > 0 {
+                    logger.info("pruned history", metadata: ["events": "\(pruned)"])
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import HuddleCore
+import HuddleProtocol
+import HuddleStore
+import NIOCore
+
+/// The commit pipeline: changes queue up while a transaction is in flight and the next
+/// transaction takes all of them (group commit). Completion callbacks apply the batch to the
+/// committed floor, fan the events out and answer the requests, all under the lock.
+extension Hub {
+    /// Queues `events` (already applied to `working`) with the answer to send once committed.
+    /// Returns true when the caller must start a commit (call `commitNext()` after unlocking).
+    static func submit(_ events: [Event], reply: Reply?, into state: inout State) -> Bool {
+        guard !events.isEmpty || reply != nil else { return false }
+        state.pending.append(PendingChange(events: events.map(EncodedEvent.init), reply: reply))
+        return !state.committing
+    }
+
+    /// Answers at once when there is nothing to commit, otherwise after the commit.
+    func submitAndRun(_ events: [Event], reply: Reply?, state: inout State) -> Bool {
+        if events.isEmpty, state.pending.isEmpty, !state.committing, let reply {
+            deliver(reply)
+            return false
+        }
+        return Self.submit(events, reply: reply, into: &state)
+    }
+
+    func commitNext() {
+        let maxBatch = config.commitMaxBatch
+        let batch = state.withLockedValue { state -> [PendingChange]? in
+            guard !state.committing, !state.pending.isEmpty else { return nil }
+            state.committing = true
+            var taken: [PendingChange] = []
+            var count = 0
+            while let first = state.pending.first, taken.isEmpty || count + first.events.count <= maxBatch {
+                taken.append(state.pending.removeFirst())
+                count += first.events.count
+            }
+            return taken
+        }
+        guard let batch else { return }
+        let events = batch.flatMap(\.events)
+        store.commit(events) { result in
+            self.finish(batch, result)
+        }
+    }
+
+    private func finish(_ batch: [PendingChange], _ result: Result<Void, any Error>) {
+        let (more, waiters) = state.withLockedValue { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+            state.committing = false
+            switch result {
+            case .success:
+                for change in batch {
+                    for encoded in change.events {
+                        state.committed.apply(encoded.event)
+                        fanOut(encoded, in: &state)
+                    }
+                    if let reply = change.reply { deliver(reply) }
+                }
+            case .failure(let error):
+                // Nothing of this batch is stored, and what queued behind it was decided on top
+                // of it: refuse all of it and go back to what is committed.
+                logger.error(
+                    "commit failed; the changes were refused", metadata: ["error": "\(error)", "changes": "\(batch.count)"])
+                let refused = batch + state.pending
+                state.pending.removeAll()
+                state.working = state.committed
+                for change in refused {
+                    if let reply = change.reply { reply.session.reply(reply.id, error: .internalError) }
+                }
+            }
+            if state.pending.isEmpty {
+                let waiters = state.idleWaiters
+                state.idleWaiters.removeAll()
+                return (false, waiters)
+            }
+            return (true, [])
+        }
+        for waiter in waiters { waiter.resume() }
+        if more { commitNext() }
+    }
+
+    func deliver(_ reply: Reply) {
+        let line = RPCFrame.result(id: reply.id, reply.result)
+        if reply.closeAfter {
+            reply.session.outbox.closeAfter(line)
+        } else {
+            reply.session.outbox.enqueue(line)
+        }
+    }
+
+    /// One buffer per event, shared by every recipient.
+    private func fanOut(_ encoded: EncodedEvent, in state: inout State) {
+        guard var subscribers = state.subscribers[encoded.event.team], !subscribers.isEmpty else { return }
+        let buffer = ByteBuffer(bytes: encoded.line)
+        let supervisorsOnly = encoded.event.stream == .supervisors
+        var holding = false
+        for subscriber in subscribers.values {
+            if supervisorsOnly && !subscriber.session.role.seesSupervisorStream { continue }
+            if subscriber.held != nil {
+                holding = true
+            } else {
+                subscriber.session.outbox.enqueue(buffer)
+            }
+        }
+        guard holding else { return }
+        for (id, subscriber) in subscribers where subscriber.held != nil {
+            if supervisorsOnly && !subscriber.session.role.seesSupervisorStream { continue }
+            subscribers[id]?.held?.append(buffer)
+        }
+        state.subscribers[encoded.event.team] = subscribers
+    }
+}

@@ -1,0 +1,108 @@
+import HuddleCore
+import HuddleProtocol
+import HuddleStore
+import NIOCore
+
+/// `team.join`: a snapshot at the committed seqs, and with `since` a replay of what the client
+/// missed, delivered before the result. While the replay is read from SQLite the subscriber is
+/// already registered with its live events held back, so nothing falls between the two.
+extension Hub {
+    struct ReplayPlan {
+        var team: String
+        var ranges: [(stream: EventStream, after: Int64, through: Int64)]
+        var result: [String: JSONValue]
+    }
+
+    func join(_ request: RPCRequest, _ session: Session) throws(RPCError) {
+        let team = try request.params.string("team")
+        let since = try request.params.optionalObject("since")
+        var sinceEpoch: String?
+        var sinceSeq: Int64 = 0
+        var sinceSupervisors: Int64?
+        if let since {
+            let sinceParams = Params(since)
+            do throws(RPCError) {
+                sinceEpoch = try sinceParams.string("epoch")
+                sinceSeq = try sinceParams.int("seq", in: 0...Int64.max)
+                sinceSupervisors = try sinceParams.optionalInt("supervisors_seq", in: 0...Int64.max)
+            } catch {
+                throw .invalidParam("since.\(error.data?["param"]?.stringValue ?? "")", error.message)
+            }
+        }
+        let plan = try withState { state throws(RPCError) -> ReplayPlan? in
+            guard state.accepting else { throw RPCError(.internalError, "the server is shutting down") }
+            let teamState = try state.committed.requireMember(session.user, of: team)
+            let supervisor = session.role.seesSupervisorStream
+            var result: [String: JSONValue] = [
+                "epoch": .string(teamState.epoch), "seq": .int(teamState.seq), "recovered": false,
+                "snapshot": state.committed.snapshot(of: team, viewer: session.role, live: state.live),
+            ]
+            if supervisor { result["supervisors_seq"] = .int(teamState.supervisorsSeq) }
+            let canReplay =
+                sinceEpoch == teamState.epoch && sinceSeq <= teamState.seq
+                && (!supervisor || (sinceSupervisors ?? 0) <= teamState.supervisorsSeq)
+            guard canReplay else {
+                state.subscribers[team, default: [:]][session.id] = Subscriber(session: session, held: nil)
+                session.reply(request.id, .object(result))
+                return nil
+            }
+            var ranges: [(stream: EventStream, after: Int64, through: Int64)] = []
+            if sinceSeq < teamState.seq { ranges.append((.team, sinceSeq, teamState.seq)) }
+            if supervisor, let sup = sinceSupervisors, sup < teamState.supervisorsSeq {
+                ranges.append((.supervisors, sup, teamState.supervisorsSeq))
+            }
+            if ranges.isEmpty {
+                result["recovered"] = true
+                state.subscribers[team, default: [:]][session.id] = Subscriber(session: session, held: nil)
+                session.reply(request.id, .object(result))
+                return nil
+            }
+            state.subscribers[team, default: [:]][session.id] = Subscriber(session: session, held: [])
+            return ReplayPlan(team: team, ranges: ranges, result: result)
+        }
+        guard let plan else { return }
+        store.replay(team: plan.team, ranges: plan.ranges) { result in
+            self.finishReplay(plan, result, request.id, session)
+        }
+    }
+
+    private func finishReplay(
+        _ plan: ReplayPlan, _ read: Result<[[StoredEvent]], any Error>, _ id: RPCID, _ session: Session
+    ) {
+        var result = plan.result
+        var lines: [[UInt8]] = []
+        switch read {
+        case .success(let streams):
+            // Complete only if every seq of every range is still in the history.
+            let complete = zip(plan.ranges, streams).allSatisfy { range, events in
+                events.count == Int(range.through - range.after)
+            }
+            if complete {
+                result["recovered"] = true
+                lines = Self.merge(streams)
+            }
+        case .failure(let error):
+            logger.error("replay read failed; answering without recovery", metadata: ["error": "\(error)"])
+        }
+        state.withLockedValue { state in
+            guard let held = state.subscribers[plan.team]?[session.id]?.held else { return }
+            for line in lines {
+                var buffer = ByteBuffer(bytes: line)
+                buffer.writeInteger(UInt8(0x0A))
+                session.outbox.enqueue(buffer)
+            }
+            session.reply(id, .object(result))
+            for buffer in held { session.outbox.enqueue(buffer) }
+            state.subscribers[plan.team]?[session.id]?.held = nil
+        }
+    }
+
+    /// Interleaves the replayed streams by time (stable: team stream first on a tie).
+    static func merge(_ streams: [[StoredEvent]]) -> [[UInt8]] {
+        guard streams.count > 1 else { return streams.first?.map(\.line) ?? [] }
+        func at(_ line: [UInt8]) -> String { (try? JSONParser.parse(line))?["params"]?["at"]?.stringValue ?? "" }
+        let tagged = streams.enumerated().flatMap { index, events in events.map { (index, at($0.line), $0) } }
+        return tagged.sorted { a, b in a.1 == b.1 ? a.0 < b.0 && a.2.seq <= b.2.seq || a.0 == b.0 && a.2.seq < b.2.seq : a.1 < b.1 }
+            .map { $0.2.line }
+    }
+}

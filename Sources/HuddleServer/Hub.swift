@@ -1,0 +1,214 @@
+import HuddleCore
+import HuddleProtocol
+import HuddleStore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The floor as the server runs it: one lock around the core's state, the sessions and their
+/// subscriptions, and the commit pipeline. Ownership rules:
+/// - every decision is made by `HuddleCore` on `working`, a floor that runs ahead with changes
+///   waiting for their commit; `committed` follows what SQLite holds and is what snapshots show;
+/// - a change is acknowledged and fanned out only in the commit callback, under the lock, so the
+///   order in which bytes reach every outbox is the order of the seqs;
+/// - nothing here blocks: SQLite runs on GRDB's queues and bytes leave through `Outbox`.
+public final class Hub: Sendable {
+    struct Subscriber {
+        let session: Session
+        /// Live events held back while a `team.join` replay is being read.
+        var held: [ByteBuffer]?
+    }
+
+    struct PendingChange {
+        var events: [EncodedEvent]
+        var reply: Reply?
+    }
+
+    struct Reply {
+        let session: Session
+        let id: RPCID
+        let result: JSONValue
+        var closeAfter = false
+    }
+
+    struct State {
+        var committed = Floor()
+        var working = Floor()
+        var credentials: [String: Credential] = [:]
+        var sessions: [UInt64: Session] = [:]
+        var sessionsByUser: [String: Set<UInt64>] = [:]
+        var subscribers: [String: [UInt64: Subscriber]] = [:]
+        var pending: [PendingChange] = []
+        var committing = false
+        var presenceDue: [String: Timestamp] = [:]
+        var nextSessionID: UInt64 = 1
+        var accepting = true
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
+
+        var live: Set<String> { Set(sessionsByUser.keys) }
+    }
+
+    let store: Store
+    let clock: any WallClock
+    let logger: Logger
+    let configuration: NIOLockedValueBox<ServerConfiguration>
+    let state = NIOLockedValueBox(State())
+
+    public init(store: Store, clock: any WallClock, configuration: ServerConfiguration, logger: Logger) {
+        self.store = store
+        self.clock = clock
+        self.logger = logger
+        self.configuration = NIOLockedValueBox(configuration)
+    }
+
+    /// Loads the committed floor. Users who were connected when the daemon stopped get the
+    /// usual grace to come back before their presence turns false.
+    public func load() async throws {
+        let (floor, _) = try await store.loadFloorAsync()
+        let credentials = try await store.loadCredentials()
+        let now = clock.now()
+        state.withLockedValue { state in
+            state.committed = floor
+            state.working = floor
+            state.credentials = credentials
+            for team in floor.teams.values {
+                for user in team.announcedConnected {
+                    state.presenceDue[user] = now.adding(seconds: team.policy.presenceGraceS)
+                }
+            }
+        }
+    }
+
+    public var config: ServerConfiguration { configuration.withLockedValue { $0 } }
+
+    public func updateConfiguration(_ new: ServerConfiguration) {
+        configuration.withLockedValue { $0 = new }
+    }
+
+    // MARK: Sessions
+
+    /// `session.hello`: checks the token and registers the session.
+    func hello(token: String, outbox: Outbox) -> Result<(Session, JSONValue), RPCError> {
+        guard let (key, hash) = Tokens.parse(token) else {
+            return .failure(RPCError(.notAuthenticated, "invalid token"))
+        }
+        let maxSessions = config.maxSessionsPerUser
+        let heartbeat = config.heartbeatSeconds
+        let now = clock.now()
+        let (result, startCommit) = state.withLockedValue { state -> (Result<(Session, JSONValue), RPCError>, Bool) in
+            guard state.accepting else { return (.failure(RPCError(.internalError, "the server is shutting down")), false) }
+            guard let credential = state.credentials[key], credential.matches(hash),
+                let user = state.working.users[credential.user]
+            else { return (.failure(RPCError(.notAuthenticated, "invalid token")), false) }
+            let existing = state.sessionsByUser[user.name] ?? []
+            guard existing.count < maxSessions else {
+                return (
+                    .failure(
+                        RPCError(
+                            .forbidden, "too many sessions for \(user.name) (at most \(maxSessions))",
+                            data: ["reason": "too_many_sessions", "max": .int(Int64(maxSessions))])), false
+                )
+            }
+            let session = Session(
+                id: state.nextSessionID, user: user.name, role: user.role, tokenKey: key, outbox: outbox)
+            state.nextSessionID += 1
+            state.sessions[session.id] = session
+            state.sessionsByUser[user.name, default: []].insert(session.id)
+            state.presenceDue[user.name] = nil
+            let events = state.working.setPresence(user: user.name, connected: true, now: now)
+            let result: JSONValue = [
+                "user": .string(user.name), "role": .string(user.role.rawValue),
+                "teams": .array(user.teams.sorted().map(JSONValue.string)),
+                "server": .string(ProtocolVersion.server), "protocol": .int(ProtocolVersion.current),
+                "heartbeat_s": .int(heartbeat),
+            ]
+            return (.success((session, result)), Self.submit(events, reply: nil, into: &state))
+        }
+        if startCommit { commitNext() }
+        return result
+    }
+
+    /// A connection ended. When it was the user's last, presence turns false after the grace.
+    func disconnected(_ session: Session) {
+        let now = clock.now()
+        state.withLockedValue { state in
+            guard state.sessions.removeValue(forKey: session.id) != nil else { return }
+            for team in state.subscribers.keys {
+                state.subscribers[team]?[session.id] = nil
+            }
+            state.sessionsByUser[session.user]?.remove(session.id)
+            if state.sessionsByUser[session.user]?.isEmpty == true {
+                state.sessionsByUser[session.user] = nil
+                let grace =
+                    state.working.users[session.user]?.teams
+                    .compactMap { state.working.teams[$0]?.policy.presenceGraceS }.min() ?? 10
+                state.presenceDue[session.user] = now.adding(seconds: grace)
+            }
+        }
+    }
+
+    /// Runs what is due: presence grace periods that ran out.
+    public func tick() {
+        let now = clock.now()
+        let start = state.withLockedValue { state -> Bool in
+            var start = false
+            for (user, due) in state.presenceDue where due <= now {
+                state.presenceDue[user] = nil
+                guard state.sessionsByUser[user] == nil else { continue }
+                let events = state.working.setPresence(user: user, connected: false, now: now)
+                start = Self.submit(events, reply: nil, into: &state) || start
+            }
+            return start
+        }
+        if start { commitNext() }
+    }
+
+    /// Applies users, teams and tokens changed in the database (by `huddled user|team …`). A
+    /// session whose token was rotated or whose user was removed is closed with `token_revoked`.
+    public func applyAdminChanges() async throws {
+        let (loaded, tokenKeys) = try await store.loadFloorAsync()
+        let credentials = try await store.loadCredentials()
+        let revoked = state.withLockedValue { state -> [Session] in
+            state.committed.reconcileStructure(with: loaded)
+            state.working.reconcileStructure(with: loaded)
+            state.credentials = credentials
+            return state.sessions.values.filter { tokenKeys[$0.user] != $0.tokenKey }
+        }
+        for session in revoked {
+            logger.info("closing session of a revoked token", metadata: ["user": "\(session.user)"])
+            session.close(.tokenRevoked)
+        }
+    }
+
+    /// Every live session, for shutdown.
+    func allSessions() -> [Session] {
+        state.withLockedValue { Array($0.sessions.values) }
+    }
+
+    /// Stops taking changes and waits until every accepted one is committed and answered.
+    public func stopAccepting() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let idle = state.withLockedValue { state -> Bool in
+                state.accepting = false
+                if !state.committing && state.pending.isEmpty { return true }
+                state.idleWaiters.append(continuation)
+                return false
+            }
+            if idle { continuation.resume() }
+        }
+    }
+}
+
+extension Hub {
+    /// Runs `body` under the lock, keeping its typed error.
+    func withState<T>(_ body: (inout State) throws(RPCError) -> T) throws(RPCError) -> T {
+        let outcome: Result<T, RPCError> = state.withLockedValue { state in
+            do throws(RPCError) {
+                return .success(try body(&state))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
+    }
+}

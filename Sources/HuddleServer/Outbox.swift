@@ -1,0 +1,127 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The one way bytes leave a connection. Producers on any thread `enqueue` already-encoded
+/// buffers (a fanned-out event's buffer is shared by every recipient, never copied); the first
+/// enqueue after a drain schedules one drain on the channel's event loop, which writes everything
+/// queued and flushes once. Enqueueing never blocks and never waits for the peer.
+///
+/// Slow readers: the channel's high water mark is the outbound limit, so a peer that lets more
+/// than that pile up is found unwritable after a drain and disconnected; and a peer whose oldest
+/// pending write has not reached the kernel within the write timeout is disconnected too.
+public final class Outbox: Sendable {
+    struct State {
+        var pending: [ByteBuffer] = []
+        var scheduled = false
+        var closed = false
+    }
+
+    public let channel: Channel
+    private let state = NIOLockedValueBox(State())
+    private let writeTimeout: TimeAmount
+    private let watch: NIOLoopBound<ProgressWatch>
+    let onSlowReader: @Sendable () -> Void
+
+    final class ProgressWatch {
+        var outstanding = false
+        var startedAt = NIODeadline.uptimeNanoseconds(0)
+        var timer: Scheduled<Void>?
+        var lastWrite = NIODeadline.now()
+    }
+
+    init(channel: Channel, writeTimeout: TimeAmount, onSlowReader: @escaping @Sendable () -> Void) {
+        self.channel = channel
+        self.writeTimeout = writeTimeout
+        self.watch = NIOLoopBound(ProgressWatch(), eventLoop: channel.eventLoop)
+        self.onSlowReader = onSlowReader
+    }
+
+    public func enqueue(_ buffer: ByteBuffer) {
+        let schedule = state.withLockedValue { state -> Bool in
+            guard !state.closed else { return false }
+            state.pending.append(buffer)
+            if state.scheduled { return false }
+            state.scheduled = true
+            return true
+        }
+        if schedule {
+            channel.eventLoop.execute { self.drain() }
+        }
+    }
+
+    public func enqueue(_ bytes: [UInt8]) {
+        enqueue(ByteBuffer(bytes: bytes))
+    }
+
+    /// Stops accepting more; what is queued is still written by the next drain.
+    func seal() {
+        state.withLockedValue { $0.closed = true }
+    }
+
+    /// When the connection last sent anything (for heartbeats). Event loop only.
+    var lastWrite: NIODeadline { watch.value.lastWrite }
+
+    func drain() {
+        let items = state.withLockedValue { state -> [ByteBuffer] in
+            state.scheduled = false
+            defer { state.pending.removeAll(keepingCapacity: true) }
+            return state.pending
+        }
+        guard !items.isEmpty, channel.isActive else { return }
+        let watch = self.watch.value
+        watch.lastWrite = .now()
+        for item in items.dropLast() {
+            channel.write(item, promise: nil)
+        }
+        if watch.outstanding {
+            channel.writeAndFlush(items[items.count - 1], promise: nil)
+        } else {
+            // Watch this write: when it completes, everything before it reached the kernel.
+            watch.outstanding = true
+            watch.startedAt = .now()
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            let loopBound = self.watch
+            promise.futureResult.whenComplete { _ in
+                loopBound.value.outstanding = false
+                loopBound.value.timer?.cancel()
+                loopBound.value.timer = nil
+            }
+            channel.writeAndFlush(items[items.count - 1], promise: promise)
+            if watch.outstanding && watch.timer == nil {
+                armTimer()
+            }
+        }
+        if !channel.isWritable {
+            onSlowReader()
+        }
+    }
+
+    private func armTimer() {
+        let loopBound = self.watch
+        let timeout = writeTimeout
+        loopBound.value.timer = channel.eventLoop.scheduleTask(in: timeout) { [self] in
+            let watch = loopBound.value
+            watch.timer = nil
+            guard watch.outstanding else { return }
+            if NIODeadline.now() - watch.startedAt >= timeout {
+                self.onSlowReader()
+            } else {
+                self.armTimer()
+            }
+        }
+    }
+
+    /// Writes `line` and closes once it is out (or after a second, whichever comes first).
+    func closeAfter(_ line: [UInt8]) {
+        seal()
+        let channel = self.channel
+        channel.eventLoop.execute {
+            guard channel.isActive else { return }
+            let closer = channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+            channel.writeAndFlush(ByteBuffer(bytes: line)).whenComplete { _ in
+                closer.cancel()
+                channel.close(promise: nil)
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import ArgumentParser
+import Foundation
+import HuddleCore
+import HuddleServer
+import HuddleStore
+import Logging
+import NIOSSL
+import ServiceLifecycle
+import UnixSignals
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon (the default when no subcommand is given).")
+
+    @Option(help: "The data folder (default ./huddle-data).") var data: String?
+    @Option(help: "Protocol address HOST:PORT (default 127.0.0.1:7447; port 0 picks a free port).") var listen: String?
+    @Option(help: "HTTP address HOST:PORT (default 127.0.0.1:7448). Accepted now; the HTTP side comes later.")
+    var http: String?
+    @Flag(help: "Turn TLS off on the protocol port (loopback development only).") var plaintext = false
+    @Flag(help: "Turn TLS off on the HTTP port.") var httpPlaintext = false
+    @Option(help: "Configuration file of `key = value` lines.") var config: String?
+    @Option(name: .customLong("rate-per-s"), help: "Requests per second per connection (20).") var ratePerS: Double?
+    @Option(help: "Burst of requests per connection (40).") var rateBurst: Double?
+    @Option(name: .customLong("bot-rate-per-s"), help: "Bots' requests per second (10× rate-per-s).") var botRatePerS: Double?
+    @Option(help: "Bots' burst (10× rate-burst).") var botRateBurst: Double?
+    @Option(help: "Longest request line in bytes (16384).") var maxLineBytes: Int?
+    @Option(help: "Sessions per user (8).") var maxSessionsPerUser: Int?
+    @Option(help: "Outbound buffer per connection in bytes (1048576).") var outboundBufferBytes: Int?
+    @Option(name: .customLong("write-timeout-s"), help: "Seconds a write may make no progress (10).") var writeTimeoutS: Int?
+    @Option(name: .customLong("heartbeat-s"), help: "Heartbeat interval in seconds (15).") var heartbeatS: Int?
+    @Option(name: .customLong("auth-timeout-s"), help: "Seconds to authenticate (10).") var authTimeoutS: Int?
+    @Option(help: "Days of history kept (30).") var historyDays: Int?
+    @Option(help: "Changes one transaction may group (1024).") var commitMaxBatch: Int?
+    @Option(help: "trace, debug, info, notice, warning, error or critical (info).") var logLevel: String?
+
+    /// The flags given on the command line, as configuration keys.
+    var flagValues: [String: String] {
+        var values: [String: String] = [:]
+        func put(_ key: String, _ value: (some CustomStringConvertible)?) {
+            if let value { values[key] = value.description }
+        }
+        put("data", data)
+        put("listen", listen)
+        put("http", http)
+        if plaintext { values["plaintext"] = "true" }
+        if httpPlaintext { values["http-plaintext"] = "true" }
+        put("rate-per-s", ratePerS)
+        put("rate-burst", rateBurst)
+        put("bot-rate-per-s", botRatePerS)
+        put("bot-rate-burst", botRateBurst)
+        put("max-line-bytes", maxLineBytes)
+        put("max-sessions-per-user", maxSessionsPerUser)
+        put("outbound-buffer-bytes", outboundBufferBytes)
+        put("write-timeout-s", writeTimeoutS)
+        put("heartbeat-s", heartbeatS)
+        put("auth-timeout-s", authTimeoutS)
+        put("history-days", historyDays)
+        put("commit-max-batch", commitMaxBatch)
+        put("log-level", logLevel)
+        return values
+    }
+
+    func settings() throws -> Settings {
+        var settings = Settings()
+        if let config { try settings.apply(Settings.parseFile(config)) }
+        try settings.apply(flagValues)
+        (settings.server.listenHost, settings.server.listenPort) = try Settings.hostPort(settings.listen)
+        _ = try Settings.hostPort(settings.http)
+        guard Logger.Level(rawValue: settings.logLevel) != nil else {
+            throw Settings.Failure(description: "log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        return settings
+    }
+
+    func validate() throws {
+        do {
+            _ = try settings()
+        } catch let failure as Settings.Failure {
+            throw ValidationError(failure.description)
+        }
+    }
+
+    func run() async throws {
+        let settings = try settings()
+        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "huddled")
+        let clock = SystemWallClock()
+        let dataDirectory = settings.data
+        try FileManager.default.createDirectory(
+            atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let store = try Store(path: "\(dataDirectory)/huddle.sqlite")
+        logger.notice("database ready", metadata: ["path": "\(store.path)"])
+
+        if let token = try store.bootstrapAdminIfNeeded(now: clock.now()) {
+            let tokenPath = "\(dataDirectory)/admin.token"
+            try AdminTokenFile.write(token, to: tokenPath)
+            logger.notice("created the bootstrap admin; its token is in \(tokenPath)")
+        }
+
+        var tlsContext: NIOSSLContext?
+        if !settings.server.plaintext {
+            let (files, created) = try TLSFiles.ensureSelfSigned(
+                inDataDirectory: dataDirectory, hostName: ProcessInfo.processInfo.hostName)
+            tlsContext = try TLSFiles.makeServerContext(files)
+            let fingerprint = try TLSFiles.sha256Fingerprint(pemFile: files.certificatePath)
+            logger.notice(
+                "\(created ? "generated a self-signed certificate" : "using the certificate") \(files.certificatePath); SHA-256 fingerprint \(fingerprint)")
+        } else {
+            logger.warning("TLS is off on the protocol port (--plaintext): use this on loopback only")
+        }
+        logger.info(
+            "HTTP side not available in this version; \(settings.http) stays closed",
+            metadata: ["http": "\(settings.http)"])
+
+        let hub = Hub(store: store, clock: clock, configuration: settings.server, logger: logger)
+        try await hub.load()
+        let server = ProtocolServer(hub: hub, tlsContext: tlsContext, logger: logger)
+        let reload = Reloader(command: self, hub: hub, server: server, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: server),
+                    .init(service: Housekeeping(hub: hub, logger: logger)),
+                    .init(service: reload),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+        try store.close()
+        logger.notice("stopped")
+    }
+}
+
+/// SIGHUP: reread the configuration file and the certificate; open sessions stay. Addresses and
+/// the data folder need a restart and are kept as they were.
+struct Reloader: Service {
+    let command: Serve
+    let hub: Hub
+    let server: ProtocolServer
+    let logger: Logger
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            logger.notice("SIGHUP: reloading configuration and certificate")
+            do {
+                var next = try command.settings()
+                let current = hub.config
+                next.server.listenHost = current.listenHost
+                next.server.listenPort = current.listenPort
+                next.server.plaintext = current.plaintext
+                hub.updateConfiguration(next.server)
+                if !current.plaintext {
+                    let files = TLSFiles(certificatePath: "\(next.data)/tls/cert.pem", keyPath: "\(next.data)/tls/key.pem")
+                    do {
+                        let context = try TLSFiles.makeServerContext(files)
+                        server.replaceTLSContext(context)
+                        let fingerprint = try TLSFiles.sha256Fingerprint(pemFile: files.certificatePath)
+                        logger.notice("certificate reloaded; SHA-256 fingerprint \(fingerprint)")
+                    } catch {
+                        logger.error("certificate reload failed; keeping the current one", metadata: ["error": "\(error)"])
+                    }
+                }
+            } catch {
+                logger.error("configuration reload failed; keeping the current one", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
+
+enum AdminTokenFile {
+    /// Writes a secret with mode 0600 from the start (never readable by others, not even briefly).
+    static func write(_ token: String, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw Settings.Failure(description: "cannot create \(path)") }
+        defer { close(fd) }
+        let bytes = Array((token + "\n").utf8)
+        let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count else { throw Settings.Failure(description: "cannot write \(path)") }
+    }
+}
