@@ -86,9 +86,16 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
             ]),
         .testTarget(
             name: "HuddleEndToEndTests",
-            dependencies: ["HuddleClient", "HuddleProtocol"]),
+            dependencies: [
+                "HuddleClient", "HuddleProtocol", "huddled", "huddle",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+            ]),
     ]
 )

@@ -139,8 +139,8 @@ final class ConnectionHandler: ChannelInboundHandler {
             outbox.enqueue(RPCFrame.error(id: request.id, error))
             return
         }
-        switch hub.hello(token: token, outbox: outbox) {
-        case .success(let (session, result)):
+        switch hub.hello(id: request.id, token: token, outbox: outbox) {
+        case .success(let session):
             self.session = session
             authTimer?.cancel()
             authTimer = nil
@@ -148,7 +148,6 @@ final class ConnectionHandler: ChannelInboundHandler {
             if session.role == .bot {
                 limiter.reconfigure(ratePerSecond: configuration.botRatePerSecond, burst: configuration.botRateBurst)
             }
-            outbox.enqueue(RPCFrame.result(id: request.id, result))
         case .failure(let error):
             logger.info("authentication refused")
             outbox.enqueue(RPCFrame.error(id: request.id, error))

@@ -87,15 +87,16 @@ public final class Hub: Sendable {
 
     // MARK: Sessions
 
-    /// `session.hello`: checks the token and registers the session.
-    func hello(token: String, outbox: Outbox) -> Result<(Session, JSONValue), RPCError> {
+    /// `session.hello`: checks the token and registers the session. The answer is sent once the
+    /// user's presence is committed, so that whatever the client does next sees it connected.
+    func hello(id: RPCID, token: String, outbox: Outbox) -> Result<Session, RPCError> {
         guard let (key, hash) = Tokens.parse(token) else {
             return .failure(RPCError(.notAuthenticated, "invalid token"))
         }
         let maxSessions = config.maxSessionsPerUser
         let heartbeat = config.heartbeatSeconds
         let now = clock.now()
-        let (result, startCommit) = state.withLockedValue { state -> (Result<(Session, JSONValue), RPCError>, Bool) in
+        let (result, startCommit) = state.withLockedValue { state -> (Result<Session, RPCError>, Bool) in
             guard state.accepting else { return (.failure(RPCError(.internalError, "the server is shutting down")), false) }
             guard let credential = state.credentials[key], credential.matches(hash),
                 let user = state.working.users[credential.user]
@@ -122,7 +123,8 @@ public final class Hub: Sendable {
                 "server": .string(ProtocolVersion.server), "protocol": .int(ProtocolVersion.current),
                 "heartbeat_s": .int(heartbeat),
             ]
-            return (.success((session, result)), Self.submit(events, reply: nil, into: &state))
+            let reply = Reply(session: session, id: id, result: result)
+            return (.success(session), submitAndRun(events, reply: reply, state: &state))
         }
         if startCommit { commitNext() }
         return result

@@ -1,0 +1,54 @@
+import Testing
+
+@testable import HuddleProtocol
+
+@Suite struct JSONCodecTests {
+    @Test func parsesAndWritesSortedCompact() throws {
+        let value = try JSONParser.parse(#" { "b" : [1, 2.5, true, null], "a" : "x\"y" } "#)
+        #expect(String(decoding: JSONWriter.encode(value), as: UTF8.self) == #"{"a":"x\"y","b":[1,2.5,true,null]}"#)
+    }
+
+    @Test func integersStayIntegers() throws {
+        #expect(try JSONParser.parse("9007199254740993") == .int(9_007_199_254_740_993))
+        #expect(try JSONParser.parse("-0") == .int(0))
+        #expect(try JSONParser.parse("1e2") == .double(100))
+        #expect(try JSONParser.parse("1.5E-1") == .double(0.15))
+    }
+
+    @Test func unicodeEscapesAndSurrogatePairs() throws {
+        #expect(try JSONParser.parse(#""\u00e9\ud83d\ude00\n""#) == .string("é😀\n"))
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(#""\ud83d""#) }
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(#""\ude00x""#) }
+    }
+
+    @Test(arguments: [
+        "", "{", "}", "[1,]", "{\"a\":1,}", "{a:1}", "'x'", "01", "1.", ".5", "-", "tru", "nul", "\"abc",
+        "\"a\tb\"", "{\"a\" 1}", "[1 2]", "1 2", "\"\\x\"", "NaN", "Infinity", "1e999",
+    ])
+    func rejectsMalformed(_ text: String) {
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(text) }
+    }
+
+    @Test func rejectsInvalidUTF8() {
+        #expect(throws: JSONParseError.self) { try JSONParser.parse([0x22, 0xFF, 0xFE, 0x22]) }
+        #expect(throws: JSONParseError.self) { try JSONParser.parse([0x22, 0xC0, 0xAF, 0x22]) }  // overlong '/'
+        #expect(throws: JSONParseError.self) { try JSONParser.parse([0x22, 0xED, 0xA0, 0x80, 0x22]) }  // surrogate
+    }
+
+    @Test func limitsNesting() throws {
+        let deep = String(repeating: "[", count: 65) + String(repeating: "]", count: 65)
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(deep) }
+        let fine = String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
+        _ = try JSONParser.parse(fine)
+    }
+
+    @Test func writerEscapesControlCharacters() {
+        let encoded = JSONWriter.encode(.string("a\u{01}\u{7F}\r\t\\"))
+        #expect(String(decoding: encoded, as: UTF8.self) == #""a\u0001\u007f\r\t\\""#)
+    }
+
+    @Test func roundTripsEveryKind() throws {
+        let value: JSONValue = ["s": "é \"q\"", "i": -42, "d": 0.8, "b": false, "n": nil, "a": [1, ["x": []]]]
+        #expect(try JSONParser.parse(JSONWriter.encode(value)) == value)
+    }
+}

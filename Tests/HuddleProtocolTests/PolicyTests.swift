@@ -1,0 +1,55 @@
+import Testing
+
+@testable import HuddleProtocol
+
+@Suite struct PolicyTests {
+    @Test func defaultsHaveTheSpecShape() throws {
+        let json = Policy().json
+        #expect(json["min_available"] == 2)
+        #expect(json["max_on_break"] == 2)
+        #expect(json["limits"]?["break"] == 900)
+        #expect(json["limits"]?["after_call_work"] == 120)
+        #expect(json["limits"]?.objectValue?.count == 6)
+        #expect(json["queue_pressure"] == ["calls_waiting": 10, "oldest_wait_s": 300])
+        #expect(json["wellbeing"] == ["escalate_after_s": 300])
+        #expect(json["queue_report_every_s"] == .null)
+        #expect(json["service_level"] == ["target": 0.8, "within_s": 20])
+        #expect(json["presence_grace_s"] == 10)
+        #expect(json.objectValue?.count == 12)
+        #expect(try Policy.decode(json) == Policy())
+    }
+
+    @Test func mergesNestedKeysOneByOne() throws {
+        let merged = try Policy().merging(["limits": ["break": 600], "queue_pressure": ["calls_waiting": 5], "min_available": "auto"])
+        #expect(merged.limits[.onBreak] == 600)
+        #expect(merged.limits[.lunch] == 3600)
+        #expect(merged.queuePressureCallsWaiting == 5)
+        #expect(merged.queuePressureOldestWaitS == 300)
+        #expect(merged.minAvailable == .auto)
+    }
+
+    static let badPatches: [(patch: String, path: String)] = [
+        (#"{"wellbeing":{"hugs":1}}"#, "policy.wellbeing.hugs"),
+        (#"{"limits":{"available":5}}"#, "policy.limits.available"),
+        (#"{"limits":{"break":0}}"#, "policy.limits.break"),
+        (#"{"overdue_grace_s":1.5}"#, "policy.overdue_grace_s"),
+        (#"{"max_on_break":"two"}"#, "policy.max_on_break"),
+        (#"{"version":9}"#, "policy.version"),
+        (#"{"colour":"red"}"#, "policy.colour"),
+        (#"{"service_level":{"target":1.5}}"#, "policy.service_level.target"),
+        (#"{"queue_pressure":3}"#, "policy.queue_pressure"),
+        (#"{"presence_grace_s":true}"#, "policy.presence_grace_s"),
+    ]
+
+    @Test(arguments: badPatches)
+    func refusesWithTheDottedPath(_ patch: String, _ path: String) throws {
+        let object = try JSONParser.parse(patch).objectValue ?? [:]
+        do {
+            _ = try Policy().merging(object)
+            Issue.record("accepted \(patch)")
+        } catch {
+            #expect(error.code == .invalidParams)
+            #expect(error.data?["param"] == .string(path))
+        }
+    }
+}
