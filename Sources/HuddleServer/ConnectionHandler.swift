@@ -146,7 +146,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             authTimer = nil
             logger[metadataKey: "user"] = "\(session.user)"
             if session.role == .bot {
-                limiter.reconfigure(ratePerSecond: configuration.botRatePerSecond, burst: configuration.botRateBurst)
+                limiter.reset(ratePerSecond: configuration.botRatePerSecond, burst: configuration.botRateBurst)
             }
         case .failure(let error):
             logger.info("authentication refused")

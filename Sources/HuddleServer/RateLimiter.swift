@@ -27,9 +27,10 @@ public struct RateLimiter: Sendable {
         return Int64(((1 - tokens) / ratePerSecond * 1000).rounded(.up))
     }
 
-    public mutating func reconfigure(ratePerSecond: Double, burst: Double) {
+    /// A new rate; the bucket starts full again (used once, when a bot says hello).
+    public mutating func reset(ratePerSecond: Double, burst: Double) {
         self.ratePerSecond = ratePerSecond
         self.burst = burst
-        tokens = min(tokens, burst)
+        tokens = burst
     }
 }

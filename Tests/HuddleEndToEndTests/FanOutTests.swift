@@ -1,0 +1,121 @@
+import HuddleClient
+import HuddleProtocol
+import Testing
+
+@Suite struct FanOutTests {
+    @Test func aStatusChangeReachesEveryTeammateAndSupervisorAtOnce() async throws {
+        let daemon = try TestDaemon()
+        try daemon.addTeam("floor-a")
+        try daemon.addTeam("floor-b")
+        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a"])
+        let carol = try daemon.addUser("carol", role: .agent, teams: ["floor-a"])
+        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        let other = try daemon.addUser("olga", role: .agent, teams: ["floor-b"])
+        try await daemon.start()
+
+        var watchers: [Peer] = []
+        for token in [bob, carol, sam] {
+            let peer = try await daemon.session(token)
+            _ = try await peer.request("team.join", ["team": "floor-a"])
+            watchers.append(peer)
+        }
+        let outsider = try await daemon.session(other)
+        _ = try await outsider.request("team.join", ["team": "floor-b"])
+        let agent = try await daemon.session(alice)
+        _ = try await agent.request("team.join", ["team": "floor-a"])
+
+        let started = ContinuousClock.now
+        let result = try await agent.request(
+            "status.set", ["status": "break", "note": "15, be right back", "expected_s": 900])
+        #expect(result["decision"] == "granted")
+        let seq = try #require(result["seq"]?.intValue)
+        for watcher in watchers {
+            let event = try await watcher.nextEvent(type: "status")
+            #expect(event.seq == seq)
+            #expect(event["user"] == "alice")
+            #expect(event["status"] == "break")
+            #expect(event["note"] == "15, be right back")
+            #expect(event["by"] == "alice")
+            #expect(event["reason"] == nil)
+            #expect(event["expected_until"]?.stringValue != nil)
+        }
+        #expect(ContinuousClock.now - started < .seconds(1))
+
+        let message = try await watchers[2].request("message.send", ["team": "floor-a", "text": "team huddle at 3"])
+        for peer in [watchers[0], watchers[1], agent] {
+            let event = try await peer.nextEvent(type: "message")
+            #expect(event.seq == message["seq"]?.intValue)
+            #expect(event["text"] == "team huddle at 3")
+            #expect(event["user"] == "sam")
+        }
+        // A session receives the events of the teams it joined, and only those.
+        let stray = await outsider.pending().filter {
+            if case .event(let event) = $0 { return event.team == "floor-a" }
+            return false
+        }
+        #expect(stray.isEmpty)
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test func statusIsPerUserAcrossTeams() async throws {
+        let daemon = try TestDaemon()
+        try daemon.addTeam("floor-a")
+        try daemon.addTeam("floor-b")
+        let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a", "floor-b"])
+        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-b"])
+        try await daemon.start()
+        let supervisor = try await daemon.session(sam)
+        _ = try await supervisor.request("team.join", ["team": "floor-b"])
+        let agent = try await daemon.session(bob)
+        let result = try await agent.request("status.set", ["status": "lunch"])
+        #expect(result["seqs"]?.objectValue?.keys.sorted() == ["floor-a", "floor-b"])
+        let event = try await supervisor.nextEvent(type: "status")
+        #expect(event.team == "floor-b" && event["status"] == "lunch")
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test func historyAndPolicyAreStoredAndServed() async throws {
+        let daemon = try TestDaemon()
+        try daemon.addTeam("floor-a")
+        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.start()
+        let agent = try await daemon.session(alice)
+        let supervisor = try await daemon.session(sam)
+        _ = try await agent.request("team.join", ["team": "floor-a"])
+        for text in ["one", "two", "three"] {
+            _ = try await agent.request("message.send", ["team": "floor-a", "text": .string(text)])
+        }
+        let history = try await agent.request("history.fetch", ["team": "floor-a", "limit": 2])
+        let events = try #require(history["events"]?.arrayValue)
+        #expect(events.map { $0["text"] } == ["two", "three"])
+        let seqs = events.compactMap { $0["seq"]?.intValue }
+        #expect(seqs == [seqs[0], seqs[0] + 1])
+
+        let updated = try await supervisor.request(
+            "policy.set", ["team": "floor-a", "policy": ["max_on_break": 1, "wellbeing": ["escalate_after_s": 120]], "comment": "short staffed"])
+        #expect(updated["version"] == 2)
+        #expect(updated["max_on_break"] == 1)
+        #expect(updated["wellbeing"]?["escalate_after_s"] == 120)
+        let announced = try await agent.nextEvent(type: "policy")
+        #expect(announced["comment"] == "short staffed" && announced["by"] == "sam" && announced["version"] == 2)
+        let versions = try #require(try await agent.request("policy.history", ["team": "floor-a"])["versions"]?.arrayValue)
+        #expect(versions.map { $0["version"] } == [1, 2])
+        #expect(versions[1]["by"] == "sam")
+        #expect(try await agent.request("policy.get", ["team": "floor-a"])["max_on_break"] == 1)
+
+        await #expect(throws: RPCError.self) {
+            try await agent.request("policy.set", ["team": "floor-a", "policy": ["max_on_break": 5], "comment": "me"])
+        }
+        do {
+            _ = try await supervisor.request(
+                "policy.set", ["team": "floor-a", "policy": ["wellbeing": ["hugs": 1]], "comment": "x"])
+            Issue.record("an unknown policy key was accepted")
+        } catch let error as RPCError {
+            #expect(error.code == .invalidParams)
+            #expect(error.data?["param"] == "policy.wellbeing.hugs")
+        }
+        #expect(try await daemon.stop() == 0)
+    }
+}

@@ -1,0 +1,100 @@
+import HuddleClient
+import HuddleProtocol
+import Testing
+
+@Suite struct ReplayTests {
+    func seqs(_ notifications: [ServerNotification]) -> [Int64] {
+        notifications.compactMap { if case .event(let e) = $0, e.stream == .team { return e.seq } else { return nil } }
+    }
+
+    @Test func reconnectingWithSinceReplaysEveryMissedEventOnceBeforeTheResult() async throws {
+        let daemon = try TestDaemon()
+        try daemon.addTeam("floor-a")
+        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.start()
+
+        let watcher = try await daemon.session(sam)
+        let joined = try await watcher.request("team.join", ["team": "floor-a"])
+        let epoch = try #require(joined["epoch"]?.stringValue)
+        let seenSeq = try #require(joined["seq"]?.intValue)
+        await watcher.close()
+
+        let agent = try await daemon.session(alice)
+        for i in 0..<5 {
+            _ = try await agent.request("message.send", ["team": "floor-a", "text": .string("missed \(i)")])
+        }
+        _ = try await agent.request("status.set", ["status": "available"])
+
+        let back = try await daemon.session(sam)
+        let rejoined = try await back.request(
+            "team.join", ["team": "floor-a", "since": ["epoch": .string(epoch), "seq": .int(seenSeq), "supervisors_seq": 0]])
+        #expect(rejoined["recovered"] == true)
+        let last = try #require(rejoined["seq"]?.intValue)
+        // The replayed events were delivered before the result, so they are already here.
+        let replayed = seqs(await back.pending())
+        #expect(replayed == Array((seenSeq + 1)...last))
+
+        // And the live stream continues right after, without a gap or a duplicate.
+        _ = try await agent.request("message.send", ["team": "floor-a", "text": "live"])
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !seqs(await back.pending()).contains(last + 1), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(seqs(await back.pending()) == Array((seenSeq + 1)...(last + 1)))
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test func aForeignEpochIsNotRecovered() async throws {
+        let daemon = try TestDaemon()
+        try daemon.addTeam("floor-a")
+        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.start()
+        let agent = try await daemon.session(alice)
+        _ = try await agent.request("message.send", ["team": "floor-a", "text": "hello"])
+        let result = try await agent.request("team.join", ["team": "floor-a", "since": ["epoch": "not-this-one", "seq": 0]])
+        #expect(result["recovered"] == false)
+        #expect(result["snapshot"]?["members"]?.arrayValue?.count == 1)
+        #expect(seqs(await agent.pending()).isEmpty)
+        // A seq from the future is not a recovery either.
+        let epoch = try #require(result["epoch"]?.stringValue)
+        let future = try await agent.request("team.join", ["team": "floor-a", "since": ["epoch": .string(epoch), "seq": 999]])
+        #expect(future["recovered"] == false)
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test func reconnectsWhileTrafficFlowsSeeEverySeqExactlyOnce() async throws {
+        let daemon = try TestDaemon(arguments: ["--rate-per-s", "10000", "--rate-burst", "10000"])
+        try daemon.addTeam("floor-a")
+        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a"])
+        try await daemon.start()
+        var peer = try await daemon.session(bob)
+        let first = try await peer.request("team.join", ["team": "floor-a"])
+        let epoch = try #require(first["epoch"]?.stringValue)
+        let start = try #require(first["seq"]?.intValue)
+        let writer = try await daemon.session(alice)
+        let sender = Task {
+            for i in 0..<400 { _ = try await writer.request("message.send", ["team": "floor-a", "text": .string("m\(i)")]) }
+        }
+        var collected: [Int64] = []
+        for _ in 0..<8 {
+            try await Task.sleep(for: .milliseconds(40))
+            await peer.close()
+            collected += seqs(await peer.pending())
+            peer = try await daemon.session(bob)
+            _ = try await peer.request(
+                "team.join", ["team": "floor-a", "since": ["epoch": .string(epoch), "seq": .int(collected.last ?? start)]])
+        }
+        try await sender.value
+        let final = try await writer.request("message.send", ["team": "floor-a", "text": "last"])
+        let finalSeq = try #require(final["seq"]?.intValue)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !seqs(await peer.pending()).contains(finalSeq), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        collected += seqs(await peer.pending())
+        #expect(collected == Array((start + 1)...finalSeq))
+        #expect(try await daemon.stop() == 0)
+    }
+}
