@@ -29,7 +29,7 @@ struct TLSFilesTests {
 
     @Test func certificateNamesAndExtensions() throws {
         let dir = try TemporaryDirectory()
-        let files = try TLSFiles.ensureSelfSigned(inDataDirectory: dir.path, hostName: "Huddle-Test.example").files
+        let files = try TLSFiles.ensureSelfSigned(inDataDirectory: dir.path, hostName: "Huddle-Test.example.").files
         let san = try run("/usr/bin/openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", files.certificatePath)
         #expect(san.status == 0)
         let names = Set(

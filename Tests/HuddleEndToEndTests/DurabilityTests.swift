@@ -1,0 +1,93 @@
+import HuddleClient
+import HuddleProtocol
+import Testing
+
+@Suite struct DurabilityTests {
+    /// Agents change status and post as fast as they can; the daemon is killed with SIGKILL in the
+    /// middle. Every change that was acknowledged must be there after a restart, in order, with
+    /// statuses and seqs restored.
+    @Test func sigkillLosesNoAcknowledgedChange() async throws {
+        let daemon = try TestDaemon(arguments: ["--rate-per-s", "100000", "--rate-burst", "100000"])
+        try daemon.addTeam("floor-a")
+        var tokens: [String] = []
+        for i in 0..<4 { tokens.append(try daemon.addUser("agent\(i)", role: .agent, teams: ["floor-a"])) }
+        try await daemon.start()
+        let port = daemon.port
+
+        let acknowledged = try await withThrowingTaskGroup(of: [(String, Int64)].self) { group in
+            for (index, token) in tokens.enumerated() {
+                group.addTask {
+                    let peer = try await daemon.session(token)
+                    var acks: [(String, Int64)] = []
+                    for i in 0..<10_000 {
+                        do {
+                            let text = "agent\(index) message \(i)"
+                            let result = try await peer.request("message.send", ["team": "floor-a", "text": .string(text)])
+                            if let seq = result["seq"]?.intValue { acks.append((text, seq)) }
+                            if i % 10 == 0 {
+                                _ = try await peer.request("status.set", ["status": i % 20 == 0 ? "break" : "available"])
+                            }
+                        } catch {
+                            break
+                        }
+                    }
+                    return acks
+                }
+            }
+            try await Task.sleep(for: .milliseconds(700))
+            try await daemon.kill9()
+            var all: [(String, Int64)] = []
+            for try await acks in group { all += acks }
+            return all
+        }
+        #expect(acknowledged.count > 50, "too few changes before the kill to prove anything")
+
+        try await daemon.start(port: port)
+        let reader = try await daemon.session(tokens[0])
+        let joined = try await reader.request("team.join", ["team": "floor-a"])
+        let lastSeq = try #require(joined["seq"]?.intValue)
+        var stored: [Int64: String] = [:]
+        var since: Int64 = 0
+        while since < lastSeq {
+            let page = try await reader.request("history.fetch", ["team": "floor-a", "since": .int(since), "limit": 1000])
+            let events = page["events"]?.arrayValue ?? []
+            for event in events {
+                if let seq = event["seq"]?.intValue {
+                    if event["type"] == "message" { stored[seq] = event["text"]?.stringValue }
+                    since = seq
+                }
+            }
+            if events.isEmpty { break }
+        }
+        #expect(since == lastSeq, "history has a gap")
+        let missing = acknowledged.filter { stored[$0.1] != $0.0 }
+        #expect(missing.isEmpty, "\(missing.count) acknowledged messages lost of \(acknowledged.count)")
+
+        // The statuses came back too: every member has a status event's state in the snapshot.
+        let members = joined["snapshot"]?["members"]?.arrayValue ?? []
+        #expect(members.count == 4)
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test func statusesAndSeqsSurviveARestart() async throws {
+        let daemon = try TestDaemon()
+        try daemon.addTeam("floor-a")
+        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.start()
+        let peer = try await daemon.session(alice)
+        _ = try await peer.request("status.set", ["status": "lunch", "note": "back at 1", "expected_s": 1800])
+        let before = try await peer.request("team.join", ["team": "floor-a"])
+        try await daemon.kill9()
+        try await daemon.start()
+        let again = try await daemon.session(alice)
+        let after = try await again.request("team.join", ["team": "floor-a"])
+        #expect(after["epoch"] == before["epoch"])
+        #expect((after["seq"]?.intValue ?? 0) >= (before["seq"]?.intValue ?? 0))
+        let member = after["snapshot"]?["members"]?.arrayValue?.first
+        #expect(member?["status"] == "lunch")
+        #expect(member?["note"] == "back at 1")
+        #expect(member?["since"] == before["snapshot"]?["members"]?.arrayValue?.first?["since"])
+        #expect(member?["expected_until"] != nil)
+        #expect(try await daemon.stop() == 0)
+    }
+}

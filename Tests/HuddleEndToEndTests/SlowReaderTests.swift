@@ -1,0 +1,98 @@
+import Foundation
+import HuddleClient
+import HuddleProtocol
+import Testing
+
+@Suite struct SlowReaderTests {
+    /// A plain TCP socket that sends lines and never reads: the slowest reader there is.
+    final class StuckClient {
+        let fd: Int32
+
+        init(port: Int) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var small: Int32 = 4096
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard result == 0 else { throw TestDaemon.Failure(description: "connect failed") }
+        }
+
+        func send(_ line: String) {
+            let bytes = Array((line + "\n").utf8)
+            _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
+        }
+
+        /// True once the server has closed the connection (reads drain what is buffered first).
+        func isClosedByPeer() -> Bool {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            var flags = fcntl(fd, F_GETFL)
+            flags |= O_NONBLOCK
+            _ = fcntl(fd, F_SETFL, flags)
+            while true {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n == 0 { return true }
+                if n < 0 { return errno == ECONNRESET }
+            }
+        }
+
+        deinit { close(fd) }
+    }
+
+    @Test func aReaderThatStopsIsDisconnectedAndDelaysNobody() async throws {
+        let daemon = try TestDaemon(
+            arguments: ["--rate-per-s", "100000", "--rate-burst", "100000", "--outbound-buffer-bytes", "65536", "--write-timeout-s", "2", "--max-sessions-per-user", "32"],
+            plaintext: true)
+        try daemon.addTeam("floor-a")
+        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a"])
+        let stuckToken = try daemon.addUser("stuck", role: .agent, teams: ["floor-a"])
+        try await daemon.start()
+
+        let stuck = try StuckClient(port: daemon.port)
+        stuck.send(#"{"jsonrpc":"2.0","id":1,"method":"session.hello","params":{"token":"\#(stuckToken)","client":"stuck"}}"#)
+        stuck.send(#"{"jsonrpc":"2.0","id":2,"method":"team.join","params":{"team":"floor-a"}}"#)
+        let watcher = try await daemon.session(bob)
+        let joined = try await watcher.request("team.join", ["team": "floor-a"])
+        let startSeq = try #require(joined["seq"]?.intValue)
+        try await Task.sleep(for: .milliseconds(200))
+
+        let padding = String(repeating: "x", count: 480)
+        let sent = try await withThrowingTaskGroup(of: Int.self) { group in
+            for worker in 0..<16 {
+                group.addTask {
+                    let sender = try await daemon.session(alice)
+                    var count = 0
+                    for i in 0..<800 {
+                        if i % 50 == 0, daemon.log.contains("slow reader") { break }
+                        _ = try await sender.request("message.send", ["team": "floor-a", "text": .string("\(worker)-\(i) \(padding)")])
+                        count += 1
+                    }
+                    return count
+                }
+            }
+            var total = 0
+            for try await count in group { total += count }
+            return total
+        }
+        #expect(daemon.log.contains("disconnecting a slow reader"), "the stuck reader was never disconnected")
+        // The well-behaved watcher received every message, in order, with no gap.
+        let deadline = ContinuousClock.now + .seconds(20)
+        var seqs: [Int64] = []
+        while ContinuousClock.now < deadline {
+            seqs = await watcher.pending().compactMap {
+                if case .event(let e) = $0, e.type == "message" { return e.seq } else { return nil }
+            }
+            if seqs.count >= sent { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(seqs.count == sent)
+        #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count && (seqs.first ?? 0) > startSeq)
+        #expect(stuck.isClosedByPeer())
+        #expect(try await daemon.stop() == 0)
+    }
+}
