@@ -81,3 +81,12 @@ import Testing
         #expect(ServerNotification(method: "event", params: ["nonsense": true]) == .other(method: "event", params: ["nonsense": true]))
     }
 }
+
+@Suite struct JSONTextTests {
+    @Test func escapesWhatATerminalWouldActOn() throws {
+        let value: JSONValue = ["note": "hi \u{202E}there \u{9B}31m \u{1B}[2J", "n": 1]
+        let text = JSONText.line(value)
+        #expect(text == #"{"n":1,"note":"hi \u202ethere \u009b31m \u001b[2J"}"#)
+        #expect(try JSONParser.parse(text) == value)
+    }
+}

@@ -1,0 +1,78 @@
+import HuddleClient
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOExtras
+import NIOPosix
+
+/// A client that sees the server's bytes exactly as sent, line by line: what the golden
+/// transcripts are compared against.
+final class RawLineClient: Sendable {
+    struct Inbox {
+        var lines: [[UInt8]] = []
+        var ended = false
+    }
+
+    final class Collector: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let inbox: NIOLockedValueBox<Inbox>
+
+        init(_ inbox: NIOLockedValueBox<Inbox>) { self.inbox = inbox }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var buffer = unwrapInboundIn(data)
+            let line = buffer.readBytes(length: buffer.readableBytes) ?? []
+            inbox.withLockedValue { $0.lines.append(line) }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            inbox.withLockedValue { $0.ended = true }
+        }
+    }
+
+    private let inbox = NIOLockedValueBox(Inbox())
+    private let channel: any Channel
+
+    init(port: Int, trust: TLSTrust) async throws {
+        let inbox = self.inbox
+        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    _ = try trust.addHandlers(to: sync, serverHostname: "127.0.0.1")
+                    try sync.addHandler(ByteToMessageHandler(LineBasedFrameDecoder()))
+                    try sync.addHandler(Collector(inbox))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+    }
+
+    func send(_ bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes + [0x0A])).get()
+    }
+
+    /// The next line, or nil when the connection ended.
+    func nextLine(within timeout: Duration = .seconds(5)) async throws -> [UInt8]? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let next = inbox.withLockedValue { inbox -> [UInt8]?? in
+                if !inbox.lines.isEmpty { return .some(inbox.lines.removeFirst()) }
+                return inbox.ended ? .some(nil) : nil
+            }
+            if let next { return next }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        throw TestDaemon.Failure(description: "no line within \(timeout)")
+    }
+
+    /// Everything received and not yet taken.
+    func drain() -> [[UInt8]] {
+        inbox.withLockedValue { inbox in
+            defer { inbox.lines.removeAll() }
+            return inbox.lines
+        }
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+}
