@@ -1,6 +1,9 @@
 import HuddleProtocol
 import Logging
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One connection's protocol rules: the authentication deadline, `session.hello`, the rate limit,
 /// heartbeats and the idle timeout, bad lines answered and survived. What a request *does* is
@@ -39,7 +42,15 @@ final class ConnectionHandler: ChannelInboundHandler {
         let outbox = Outbox(channel: channel, writeTimeout: .seconds(configuration.writeTimeoutSeconds)) {
             [logger] in
             logger.info("disconnecting a slow reader")
-            channel.close(promise: nil)
+            // Best effort: a reader this far behind rarely gets to read it.
+            let closing = RPCFrame.notification("session.closing", ["reason": .string(ClosingReason.slowReader.rawValue)])
+            channel.writeAndFlush(ByteBuffer(bytes: closing), promise: nil)
+            // Reset rather than linger: the kernel should not keep megabytes for a dead reader.
+            if let provider = channel as? any SocketOptionProvider {
+                provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
+            } else {
+                channel.close(promise: nil)
+            }
         }
         self.outbox = outbox
         registry.add(outbox)

@@ -1,5 +1,6 @@
 import HuddleClient
 import HuddleProtocol
+import Synchronization
 import Testing
 
 @Suite struct DurabilityTests {
@@ -14,6 +15,8 @@ import Testing
         try await daemon.start()
         let port = daemon.port
 
+        final class Counter: Sendable { let value = Mutex(0) }
+        let progress = Counter()
         let acknowledged = try await withThrowingTaskGroup(of: [(String, Int64)].self) { group in
             for (index, token) in tokens.enumerated() {
                 group.addTask {
@@ -23,7 +26,10 @@ import Testing
                         do {
                             let text = "agent\(index) message \(i)"
                             let result = try await peer.request("message.send", ["team": "floor-a", "text": .string(text)])
-                            if let seq = result["seq"]?.intValue { acks.append((text, seq)) }
+                            if let seq = result["seq"]?.intValue {
+                                acks.append((text, seq))
+                                progress.value.withLock { $0 += 1 }
+                            }
                             if i % 10 == 0 {
                                 _ = try await peer.request("status.set", ["status": i % 20 == 0 ? "break" : "available"])
                             }
@@ -34,13 +40,17 @@ import Testing
                     return acks
                 }
             }
-            try await Task.sleep(for: .milliseconds(700))
+            // Kill in full flight: once a few hundred changes are acknowledged, whatever the machine's speed.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while progress.value.withLock({ $0 }) < 300, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
             try await daemon.kill9()
             var all: [(String, Int64)] = []
             for try await acks in group { all += acks }
             return all
         }
-        #expect(acknowledged.count > 50, "too few changes before the kill to prove anything")
+        #expect(acknowledged.count >= 300, "too few changes before the kill to prove anything")
 
         try await daemon.start(port: port)
         let reader = try await daemon.session(tokens[0])

@@ -28,16 +28,19 @@ import Testing
         }
 
         /// True once the server has closed the connection (reads drain what is buffered first).
-        func isClosedByPeer() -> Bool {
+        func isClosedByPeer(within seconds: Double = 10) -> Bool {
             var buffer = [UInt8](repeating: 0, count: 65536)
-            var flags = fcntl(fd, F_GETFL)
-            flags |= O_NONBLOCK
-            _ = fcntl(fd, F_SETFL, flags)
-            while true {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
                 let n = recv(fd, &buffer, buffer.count, 0)
                 if n == 0 { return true }
-                if n < 0 { return errno == ECONNRESET }
+                if n < 0 {
+                    if errno == ECONNRESET { return true }
+                    usleep(10_000)
+                }
             }
+            return false
         }
 
         deinit { close(fd) }

@@ -1,0 +1,44 @@
+import Foundation
+import HuddleClient
+import HuddleProtocol
+
+/// Writes go straight to the file descriptors, unbuffered, so `huddle watch | grep` sees each line
+/// as it happens and stdout and stderr interleave in the order written.
+enum Console {
+    static func out(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
+    static func err(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    /// One JSON document on one line (keys sorted, so output is stable).
+    static func json(_ value: JSONValue) {
+        out(JSONText.line(value))
+    }
+
+    static var stdinIsTerminal: Bool { isatty(STDIN_FILENO) == 1 }
+
+    /// Nil at end of input.
+    static func ask(_ prompt: String) -> String? {
+        FileHandle.standardError.write(Data(prompt.utf8))
+        return readLine(strippingNewline: true)
+    }
+
+    /// Like `ask`, without echoing what is typed (a token must not stay on screen).
+    static func askSecret(_ prompt: String) -> String? {
+        var saved = termios()
+        guard tcgetattr(STDIN_FILENO, &saved) == 0 else { return ask(prompt) }
+        var quiet = saved
+        quiet.c_lflag &= ~tcflag_t(ECHO)
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet)
+        defer {
+            tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved)
+            FileHandle.standardError.write(Data("\n".utf8))
+        }
+        return ask(prompt)
+    }
+
+    static var environment: [String: String] { ProcessInfo.processInfo.environment }
+}

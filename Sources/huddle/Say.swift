@@ -1,0 +1,44 @@
+import ArgumentParser
+import HuddleClient
+import HuddleProtocol
+
+struct Say: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Post a short message to your team.")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "The team (default: your only team).")
+    var team: String?
+
+    @Argument(help: "The message.")
+    var text: [String]
+
+    func validate() throws {
+        let message = text.joined(separator: " ")
+        do {
+            _ = try TextRules.check(message, param: "text", maxScalars: TextRules.maxMessageScalars, allowEmpty: false)
+        } catch {
+            switch error.data?["reason"]?.stringValue {
+            case "empty"?: throw ValidationError("the message is empty")
+            case "too_long"?: throw ValidationError("the message is longer than \(TextRules.maxMessageScalars) characters")
+            default: throw ValidationError("the message contains a control or bidirectional-override character")
+            }
+        }
+    }
+
+    mutating func run() async throws {
+        let message = text.joined(separator: " ")
+        let team = self.team
+        let json = options.json
+        try await SignedIn.run(options) { session in
+            let target = try session.team(team)
+            let seq = try await session.connection.sendMessage(team: target, text: message)
+            if json {
+                Console.json(["seq": .int(seq)])
+            } else {
+                Console.out("Sent to \(session.clean(target)).")
+            }
+        }
+    }
+}
