@@ -42,7 +42,7 @@ public final class ProtocolServer: Service, Sendable {
         let tls = self.tls
         let logger = self.logger
         let outbound = configuration.outboundBufferBytes
-        let channel = try await ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -61,7 +61,13 @@ public final class ProtocolServer: Service, Sendable {
                         ConnectionHandler(hub: hub, registry: registry, configuration: configuration, logger: logger))
                 }
             }
-            .bind(host: configuration.listenHost, port: configuration.listenPort).get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: configuration.listenHost, port: configuration.listenPort).get()
+        } catch {
+            logger.critical("cannot listen on \(configuration.listenHost):\(configuration.listenPort): \(error)")
+            throw ListenError(address: "\(configuration.listenHost):\(configuration.listenPort)", reason: "\(error)")
+        }
         let port = channel.localAddress?.port ?? configuration.listenPort
         bound.withLockedValue { $0 = port }
         logger.notice(
@@ -83,4 +89,11 @@ public final class ProtocolServer: Service, Sendable {
         for outbox in registry.all { outbox.channel.close(promise: nil) }
         logger.notice("protocol server stopped")
     }
+}
+
+public struct ListenError: Error, CustomStringConvertible {
+    public var address: String
+    public var reason: String
+
+    public var description: String { "cannot listen on \(address): \(reason)" }
 }
