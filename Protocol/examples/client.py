@@ -137,7 +137,9 @@ def main():
     except EOFError as error:
         print(error)
     except KeyboardInterrupt:
-        conn.send("session.bye")  # note: sets an agent's own status to offline
+        pass  # just drop the connection: session.bye would also set our own status to offline
+    finally:
+        conn.sock.close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,100 @@
+import Foundation
+import HuddleProtocol
+import Testing
+
+/// What an operator sees: the first start, the configuration file, help, and TLS as other
+/// clients (OpenSSL, Python) verify it.
+@Suite struct OperatorTests {
+    @Test func firstStartCreatesTheDataFolderWithSafeModes() async throws {
+        let daemon = try TestDaemon()
+        try await daemon.start()
+        let manager = FileManager.default
+        func mode(_ path: String) throws -> Int { try manager.attributesOfItem(atPath: path)[.posixPermissions] as? Int ?? -1 }
+        #expect(try mode("\(daemon.data)/admin.token") == 0o600)
+        #expect(try mode("\(daemon.data)/tls/key.pem") == 0o600)
+        #expect(manager.fileExists(atPath: "\(daemon.data)/huddle.sqlite"))
+        #expect(daemon.log.contains("SHA-256 fingerprint"))
+        // The bootstrap admin's token works.
+        let token = try String(contentsOfFile: "\(daemon.data)/admin.token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let admin = try await daemon.session(token)
+        #expect(try await admin.request("session.ping") == [:])
+        #expect(try await daemon.stop() == 0)
+        // A second start reuses everything and creates no second admin.
+        try await daemon.start()
+        #expect(!daemon.log.contains("created the bootstrap admin"))
+        #expect(try daemon.admin(["user", "list"]).split(separator: "\n").count == 1)
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test func opensslAndPythonVerifyTheServerWithCertPemAlone() async throws {
+        let daemon = try TestDaemon()
+        try await daemon.start()
+        let openssl = try TestDaemon.run(
+            "/usr/bin/openssl",
+            ["s_client", "-connect", "127.0.0.1:\(daemon.port)", "-CAfile", daemon.certificate, "-verify_return_error",
+             "-verify_ip", "127.0.0.1", "-brief"], check: false)
+        #expect(openssl.stderr.contains("Verification: OK") || openssl.stdout.contains("Verification: OK"), "\(openssl.stderr)")
+        let tls11 = try TestDaemon.run(
+            "/usr/bin/openssl", ["s_client", "-connect", "127.0.0.1:\(daemon.port)", "-tls1_1", "-brief"], check: false)
+        #expect(tls11.status != 0, "TLS 1.1 must be refused")
+        for host in ["localhost", "127.0.0.1"] {
+            let script = """
+                import socket, ssl, sys
+                context = ssl.create_default_context(cafile=sys.argv[1])
+                with socket.create_connection(("127.0.0.1", int(sys.argv[2]))) as raw:
+                    with context.wrap_socket(raw, server_hostname=sys.argv[3]) as tls:
+                        print(tls.version())
+                """
+            let python = try TestDaemon.run(
+                "/usr/bin/env", ["python3", "-c", script, daemon.certificate, "\(daemon.port)", host], check: false)
+            #expect(python.status == 0, "\(python.stderr)")
+            #expect(python.stdout.hasPrefix("TLSv1."))
+        }
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test func theConfigurationFileSetsLimitsAndFlagsWin() async throws {
+        let scratch = try TestDaemon()
+        let config = "\(scratch.directory)/huddled.conf"
+        try """
+            # limits for this test
+            max-line-bytes = 200
+            rate-per-s = 1000
+            rate-burst = 3   # flags win over this
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try TestDaemon(arguments: ["--config", config, "--rate-burst", "1000"])
+        try daemon.addTeam("floor-a")
+        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.start()
+        let peer = try await daemon.session(alice)
+        for _ in 0..<10 { _ = try await peer.request("policy.get", ["team": "floor-a"]) }
+        try await peer.connection.sendRaw(Array((String(repeating: " ", count: 300) + "{}\n").utf8))
+        #expect(try await peer.waitForEnd() == "line_too_long")
+        #expect(try await daemon.stop() == 0)
+
+        try "colour = blue\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let refused = try TestDaemon.run(TestDaemon.huddled, ["serve", "--config", config, "--data", daemon.data], check: false)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("unknown key 'colour'"))
+    }
+
+    @Test func helpNamesEveryCommand() throws {
+        let daemonHelp = try TestDaemon.run(TestDaemon.huddled, ["--help"]).stdout
+        for word in ["serve", "team", "user"] { #expect(daemonHelp.contains(word)) }
+        let serveHelp = try TestDaemon.run(TestDaemon.huddled, ["serve", "--help"]).stdout
+        for flag in [
+            "--data", "--listen", "--http", "--plaintext", "--config", "--rate-per-s", "--rate-burst", "--bot-rate-per-s",
+            "--bot-rate-burst", "--max-line-bytes", "--max-sessions-per-user", "--outbound-buffer-bytes", "--write-timeout-s",
+            "--heartbeat-s", "--auth-timeout-s",
+        ] {
+            #expect(serveHelp.contains(flag), "serve --help lacks \(flag)")
+        }
+        let clientHelp = try TestDaemon.run(TestDaemon.huddle, ["--help"]).stdout
+        for command in ["login", "status", "break", "lunch", "back", "meeting", "training", "admin", "acw", "offline", "say", "who", "watch", "logout"] {
+            #expect(clientHelp.contains(command), "huddle --help lacks \(command)")
+        }
+        let usage = try TestDaemon.run(TestDaemon.huddled, ["user", "add", "x", "--role", "wizard"], check: false)
+        #expect(usage.status != 0 && usage.stderr.contains("role"))
+    }
+}
