@@ -8,13 +8,19 @@ public struct StatusRecord: Sendable, Equatable {
     public var since: Timestamp
     public var expectedUntil: Timestamp?
     public var by: String
+    /// Only for supervisors' eyes (a wellbeing break).
+    public var reason: StatusReason?
 
-    public init(status: Status, note: String, since: Timestamp, expectedUntil: Timestamp?, by: String) {
+    public init(
+        status: Status, note: String, since: Timestamp, expectedUntil: Timestamp?, by: String,
+        reason: StatusReason? = nil
+    ) {
         self.status = status
         self.note = note
         self.since = since
         self.expectedUntil = expectedUntil
         self.by = by
+        self.reason = reason
     }
 
     public static func initial(at time: Timestamp) -> StatusRecord {
@@ -27,12 +33,15 @@ public struct UserState: Sendable, Equatable {
     public var role: Role
     public var teams: [String]
     public var status: StatusRecord
+    /// The `since` of the status period that already raised `overdue_status`, so it alerts once.
+    public var overdueAlertedSince: Timestamp?
 
-    public init(name: String, role: Role, teams: [String], status: StatusRecord) {
+    public init(name: String, role: Role, teams: [String], status: StatusRecord, overdueAlertedSince: Timestamp? = nil) {
         self.name = name
         self.role = role
         self.teams = teams
         self.status = status
+        self.overdueAlertedSince = overdueAlertedSince
     }
 }
 
@@ -48,10 +57,23 @@ public struct TeamState: Sendable, Equatable {
     public var members: Set<String>
     /// The presence last announced to the team (what `presence` events said).
     public var announcedConnected: Set<String>
+    /// The break queue, first come first served.
+    public var waitlist: [WaitlistEntry]
+    /// The coverage figures last announced (`coverage` events).
+    public var coverage: CoverageFigures?
+    /// Alerts not yet acknowledged, by id.
+    public var openAlerts: [Int64: Alert]
+    /// Wellbeing alerts that already escalated (so each escalates once).
+    public var escalatedAlerts: Set<Int64> = []
+    /// The latest queue report's pressure and node outage (set by queue reports).
+    public var queuePressure: Bool
+    public var nodeOutage: Bool
 
     public init(
         name: String, epoch: String, seq: Int64 = 0, supervisorsSeq: Int64 = 0, policy: Policy = Policy(),
-        members: Set<String> = [], announcedConnected: Set<String> = []
+        members: Set<String> = [], announcedConnected: Set<String> = [], waitlist: [WaitlistEntry] = [],
+        coverage: CoverageFigures? = nil, openAlerts: [Int64: Alert] = [:], queuePressure: Bool = false,
+        nodeOutage: Bool = false
     ) {
         self.name = name
         self.epoch = epoch
@@ -60,6 +82,11 @@ public struct TeamState: Sendable, Equatable {
         self.policy = policy
         self.members = members
         self.announcedConnected = announcedConnected
+        self.waitlist = waitlist
+        self.coverage = coverage
+        self.openAlerts = openAlerts
+        self.queuePressure = queuePressure
+        self.nodeOutage = nodeOutage
     }
 
     public func lastSeq(_ stream: EventStream) -> Int64 {
@@ -72,10 +99,13 @@ public struct TeamState: Sendable, Equatable {
 public struct Floor: Sendable, Equatable {
     public var users: [String: UserState]
     public var teams: [String: TeamState]
+    /// Alert ids are unique across teams.
+    public var lastAlertID: Int64
 
-    public init(users: [String: UserState] = [:], teams: [String: TeamState] = [:]) {
+    public init(users: [String: UserState] = [:], teams: [String: TeamState] = [:], lastAlertID: Int64 = 0) {
         self.users = users
         self.teams = teams
+        self.lastAlertID = lastAlertID
     }
 
     /// Applies a committed (or about to be committed) event: the single way state changes.
@@ -86,9 +116,10 @@ public struct Floor: Sendable, Equatable {
         case .supervisors: team.supervisorsSeq = max(team.supervisorsSeq, event.seq)
         }
         switch event.payload {
-        case let .status(user, status, note, since, expectedUntil, by):
-            users[user]?.status = StatusRecord(
-                status: status, note: note, since: since, expectedUntil: expectedUntil, by: by)
+        case .status(let change):
+            users[change.user]?.status = StatusRecord(
+                status: change.status, note: change.note, since: change.since, expectedUntil: change.expectedUntil,
+                by: change.by, reason: change.reason)
         case let .presence(user, connected):
             if connected {
                 team.announcedConnected.insert(user)
@@ -100,6 +131,24 @@ public struct Floor: Sendable, Equatable {
         case let .policy(version, _, _, policy):
             team.policy = policy
             team.policy.version = version
+        case .coverage(let figures):
+            team.coverage = figures
+        case .waitlist(let entries):
+            team.waitlist = entries
+        case let .waitlistReady(user, _, holdUntil):
+            if let index = team.waitlist.firstIndex(where: { $0.user == user }) {
+                team.waitlist[index].holdUntil = holdUntil
+            }
+        case .alert(let alert):
+            team.openAlerts[alert.id] = alert
+            lastAlertID = max(lastAlertID, alert.id)
+            if alert.kind == .overdueStatus, let user = alert.user {
+                users[user]?.overdueAlertedSince = alert.statusSince
+            }
+            if let escalated = alert.escalates { team.escalatedAlerts.insert(escalated) }
+        case let .alertAck(id, _, _, _):
+            team.openAlerts[id] = nil
+            team.escalatedAlerts.remove(id)
         }
         teams[event.team] = team
     }
@@ -116,7 +165,7 @@ public struct Floor: Sendable, Equatable {
 extension Floor {
     /// Takes users, roles, teams and memberships from `loaded` (an admin change made in the
     /// database, possibly by another process) while keeping what the event log owns here:
-    /// statuses, seqs, policies and announced presence of what already existed.
+    /// statuses, seqs, policies, waitlists, alerts and announced presence of what already existed.
     public mutating func reconcileStructure(with loaded: Floor) {
         var users: [String: UserState] = [:]
         for (name, fresh) in loaded.users {

@@ -1,53 +1,9 @@
 import HuddleProtocol
 
-/// Coverage figures of a team: who is on the phones against what the policy requires.
-public struct Coverage: Sendable, Equatable {
-    public enum State: String, Sendable {
-        case ok
-        case atRisk = "at_risk"
-        case breach
-    }
-
-    public var available: Int
-    public var required: Int
-    public var onBreak: Int
-    public var maxOnBreak: Int
-
-    public var state: State {
-        if available < required { return .breach }
-        if available == required { return .atRisk }
-        return .ok
-    }
-
-    public var json: JSONValue {
-        [
-            "available": .int(Int64(available)), "required": .int(Int64(required)), "on_break": .int(Int64(onBreak)),
-            "max_on_break": .int(Int64(maxOnBreak)), "state": .string(state.rawValue),
-        ]
-    }
-}
-
 extension Floor {
-    /// Coverage counts agents who are `available` AND have a live session (`live`).
-    public func coverage(of teamName: String, live: Set<String>) -> Coverage? {
-        guard let team = teams[teamName] else { return nil }
-        var available = 0
-        var onBreak = 0
-        for name in team.members {
-            guard let user = users[name], user.role == .agent else { continue }
-            if user.status.status == .available && live.contains(name) { available += 1 }
-            if user.status.status == .onBreak || user.status.status == .lunch { onBreak += 1 }
-        }
-        let required: Int =
-            switch team.policy.minAvailable {
-            case .fixed(let n): Int(n)
-            case .auto: Int(team.policy.shrinkageFloor)
-            }
-        return Coverage(available: available, required: required, onBreak: onBreak, maxOnBreak: Int(team.policy.maxOnBreak))
-    }
-
-    /// The floor's members as a snapshot shows them: agents and supervisors, sorted by name.
-    public func members(of teamName: String) -> [JSONValue] {
+    /// The floor's members as a snapshot shows them: agents and supervisors, sorted by name. Only
+    /// supervisors and admins see why someone is on a wellbeing break.
+    public func members(of teamName: String, viewer: Role) -> [JSONValue] {
         guard let team = teams[teamName] else { return [] }
         return team.members.sorted().compactMap { name -> JSONValue? in
             guard let user = users[name], user.role.hasStatus else { return nil }
@@ -57,6 +13,7 @@ extension Floor {
                 "connected": .bool(team.announcedConnected.contains(name)),
             ]
             if let until = user.status.expectedUntil { member["expected_until"] = until.json }
+            if viewer.seesSupervisorStream, let reason = user.status.reason { member["reason"] = .string(reason.rawValue) }
             return .object(member)
         }
     }
@@ -65,13 +22,15 @@ extension Floor {
     public func snapshot(of teamName: String, viewer: Role, live: Set<String>) -> JSONValue {
         guard let team = teams[teamName] else { return .null }
         var snapshot: [String: JSONValue] = [
-            "members": .array(members(of: teamName)),
+            "members": .array(members(of: teamName, viewer: viewer)),
             "policy": team.policy.json,
             "queue": .null,
             "coverage": coverage(of: teamName, live: live)?.json ?? .null,
-            "waitlist": .array([]),
+            "waitlist": .array(team.waitlist.map(\.snapshotJSON)),
         ]
-        if viewer.seesSupervisorStream { snapshot["alerts"] = .array([]) }
+        if viewer.seesSupervisorStream {
+            snapshot["alerts"] = .array(team.openAlerts.values.sorted { $0.id < $1.id }.map(\.snapshotJSON))
+        }
         return .object(snapshot)
     }
 }

@@ -71,23 +71,60 @@ extension Floor {
         return team
     }
 
-    /// The shortest limit for `status` among the user's teams: one person, one state, so the
-    /// strictest team's rule is the one that holds.
-    func limit(of status: Status, for user: UserState) -> Int64? {
-        user.teams.compactMap { teams[$0]?.policy.limit(for: status) }.min() ?? status.defaultLimitSeconds
+    /// The shortest value of a per-team setting among the user's teams: one person, one state,
+    /// so the strictest team's rule is the one that holds.
+    func strictest(_ user: UserState, _ value: (Policy) -> Int64?) -> Int64? {
+        user.teams.compactMap { teams[$0].flatMap { value($0.policy) } }.min()
     }
 
-    /// An agent or supervisor changes their own status. Coverage rules slot in here; for now
-    /// every request is granted.
-    public mutating func setOwnStatus(user name: String, _ request: StatusRequest, now: Timestamp) throws(RPCError)
-        -> (StatusDecision, [Event])
+    func limit(of status: Status, for user: UserState) -> Int64? {
+        strictest(user) { $0.limit(for: status) } ?? status.defaultLimitSeconds
+    }
+
+    /// When the current status is due back: the planned return, else the status's limit.
+    public func due(_ user: UserState) -> Timestamp? {
+        if let until = user.status.expectedUntil { return until }
+        return limit(of: user.status.status, for: user).map { user.status.since.adding(seconds: $0) }
+    }
+
+    /// An agent or supervisor changes their own status (SPEC §3). A wellbeing break is always
+    /// granted and alerts the supervisors; an agent's other moves away from the phones pass the
+    /// coverage rules, or wait in the team's queue when `queue` is set, or are denied.
+    public mutating func setOwnStatus(user name: String, _ request: StatusRequest, live: Set<String>, now: Timestamp)
+        throws(RPCError) -> (StatusDecision, [Event])
     {
         let user = try user(name)
-        guard user.role.hasStatus else { throw .forbidden("a \(user.role.rawValue) has no status of its own") }
+        guard user.role.hasStatus else { throw .forbidden("\(user.role.rawValue) users have no status of their own") }
         guard !user.teams.isEmpty else { throw .forbidden("\(name) is not a member of any team") }
-        let events = try applyStatus(
-            to: user, status: request.status, note: request.note, expectedSeconds: request.expectedSeconds,
-            by: name, now: now)
+        if request.reason == .abusiveCall {
+            var events = try applyStatus(
+                to: user, status: .onBreak, note: request.note, expectedSeconds: request.expectedSeconds, by: name,
+                reason: .abusiveCall, now: now)
+            events += leaveWaitlists(name, now: now)
+            for team in user.teams.sorted() {
+                events.append(
+                    raiseAlert(
+                        team: team, kind: .wellbeingBreak, severity: .critical, user: name, reason: .abusiveCall,
+                        text: "\(name) ended an abusive call and is taking a recovery break", now: now))
+            }
+            return (.granted, events)
+        }
+        if let denial = check(name, to: request.status, live: live, now: now) {
+            guard request.queue else { throw denial.rpcError }
+            return try enqueue(name, request, in: denial.team, now: now)
+        }
+        let wasCounted = counts(name, live: live) ? user.teams : []
+        var events = try applyStatus(
+            to: user, status: request.status, note: request.note, expectedSeconds: request.expectedSeconds, by: name,
+            reason: nil, now: now)
+        if request.status != .available && request.status != .afterCallWork {
+            events += leaveWaitlists(name, now: now)
+        }
+        if request.status == .afterCallWork || request.status == .offline {
+            for team in wasCounted.sorted() {
+                if let alert = breachAlert(team: team, after: name, live: live, now: now) { events.append(alert) }
+            }
+        }
         return (.granted, events)
     }
 
@@ -100,15 +137,25 @@ extension Floor {
         guard supervisor.role == .supervisor || supervisor.role == .admin else {
             throw .forbidden("only supervisors may force a status")
         }
-        guard target.role.hasStatus else { throw .forbidden("a \(target.role.rawValue) has no status") }
+        guard target.role.hasStatus else { throw .forbidden("\(target.role.rawValue) users have no status") }
         guard supervisor.role == .admin || !Set(supervisor.teams).isDisjoint(with: target.teams) else {
             throw .forbidden("\(targetName) is not in any of \(supervisorName)'s teams")
         }
-        return try applyStatus(to: target, status: status, note: note, expectedSeconds: nil, by: supervisorName, now: now)
+        var events = try applyStatus(
+            to: target, status: status, note: note, expectedSeconds: nil, by: supervisorName, reason: nil, now: now)
+        if status != .available && status != .afterCallWork { events += leaveWaitlists(targetName, now: now) }
+        return events
+    }
+
+    /// The system's own changes (timers): after-call work running out, a ghost session.
+    mutating func systemStatus(_ user: UserState, _ status: Status, now: Timestamp) -> [Event] {
+        (try? applyStatus(to: user, status: status, note: "", expectedSeconds: nil, by: "system", reason: nil, now: now))
+            ?? []
     }
 
     mutating func applyStatus(
-        to user: UserState, status: Status, note: String, expectedSeconds: Int64?, by: String, now: Timestamp
+        to user: UserState, status: Status, note: String, expectedSeconds: Int64?, by: String, reason: StatusReason?,
+        now: Timestamp
     ) throws(RPCError) -> [Event] {
         if let expectedSeconds {
             guard let limit = limit(of: status, for: user) else {
@@ -119,19 +166,22 @@ extension Floor {
             }
         }
         let previous = user.status
-        let since = previous.status == status ? previous.since : now
+        let same = previous.status == status
+        let since = same ? previous.since : now
         let expectedUntil: Timestamp? =
-            if let expectedSeconds { now.adding(seconds: expectedSeconds) } else if previous.status == status {
-                previous.expectedUntil
-            } else { nil }
-        let payload = EventPayload.status(
-            user: user.name, status: status, note: note, since: since, expectedUntil: expectedUntil, by: by)
-        return user.teams.sorted().map { emit(team: $0, payload, at: now) }
+            if let expectedSeconds { now.adding(seconds: expectedSeconds) } else if same { previous.expectedUntil } else {
+                nil
+            }
+        let change = StatusEvent(
+            user: user.name, status: status, note: note, since: since, expectedUntil: expectedUntil, by: by,
+            reason: reason ?? (same ? previous.reason : nil))
+        return user.teams.sorted().map { emit(team: $0, .status(change), at: now) }
     }
 
     /// Announces a user's combined presence to each of their teams where it changed.
     public mutating func setPresence(user name: String, connected: Bool, now: Timestamp) -> [Event] {
-        guard let user = users[name], user.role.hasStatus || user.role == .bot else { return [] }
+        // Bots are not members of the floor: their connections are not announced.
+        guard let user = users[name], user.role.hasStatus else { return [] }
         var events: [Event] = []
         for teamName in user.teams.sorted() {
             guard let team = teams[teamName], team.announcedConnected.contains(name) != connected else { continue }

@@ -4,16 +4,47 @@ public enum EventStream: String, Sendable, Hashable, CaseIterable {
     case supervisors
 }
 
+/// A status change as the team sees it; `reason` is kept for supervisors and never encoded on the
+/// team stream.
+public struct StatusEvent: Sendable, Equatable {
+    public var user: String
+    public var status: Status
+    public var note: String
+    public var since: Timestamp
+    public var expectedUntil: Timestamp?
+    public var by: String
+    public var reason: StatusReason?
+
+    public init(
+        user: String, status: Status, note: String, since: Timestamp, expectedUntil: Timestamp?, by: String,
+        reason: StatusReason? = nil
+    ) {
+        self.user = user
+        self.status = status
+        self.note = note
+        self.since = since
+        self.expectedUntil = expectedUntil
+        self.by = by
+        self.reason = reason
+    }
+}
+
 /// What happened, in the shape the wire shows. Each case names its stream.
 public enum EventPayload: Sendable, Equatable {
-    case status(user: String, status: Status, note: String, since: Timestamp, expectedUntil: Timestamp?, by: String)
+    case status(StatusEvent)
     case presence(user: String, connected: Bool)
     case message(user: String, text: String)
     case policy(version: Int64, by: String, comment: String, policy: Policy)
+    case coverage(CoverageFigures)
+    case waitlist([WaitlistEntry])
+    case waitlistReady(user: String, status: Status, holdUntil: Timestamp)
+    case alert(Alert)
+    case alertAck(alert: Int64, by: String, note: String, at: Timestamp)
 
     public var stream: EventStream {
         switch self {
-        case .status, .presence, .message, .policy: .team
+        case .status, .presence, .message, .policy, .coverage, .waitlist, .waitlistReady: .team
+        case .alert, .alertAck: .supervisors
         }
     }
 
@@ -23,25 +54,32 @@ public enum EventPayload: Sendable, Equatable {
         case .presence: "presence"
         case .message: "message"
         case .policy: "policy"
+        case .coverage: "coverage"
+        case .waitlist: "waitlist"
+        case .waitlistReady: "waitlist_ready"
+        case .alert: "alert"
+        case .alertAck: "alert_ack"
         }
     }
 
     /// The user the event concerns, for indexing and reports.
     public var user: String? {
         switch self {
-        case .status(let user, _, _, _, _, _), .presence(let user, _), .message(let user, _): user
-        case .policy: nil
+        case .status(let change): change.user
+        case .presence(let user, _), .message(let user, _), .waitlistReady(let user, _, _): user
+        case .alert(let alert): alert.user
+        case .policy, .coverage, .waitlist, .alertAck: nil
         }
     }
 
     var fields: [String: JSONValue] {
         switch self {
-        case let .status(user, status, note, since, expectedUntil, by):
+        case .status(let change):
             var f: [String: JSONValue] = [
-                "user": .string(user), "status": .string(status.rawValue), "note": .string(note),
-                "since": since.json, "by": .string(by),
+                "user": .string(change.user), "status": .string(change.status.rawValue), "note": .string(change.note),
+                "since": change.since.json, "by": .string(change.by),
             ]
-            if let expectedUntil { f["expected_until"] = expectedUntil.json }
+            if let until = change.expectedUntil { f["expected_until"] = until.json }
             return f
         case let .presence(user, connected):
             return ["user": .string(user), "connected": .bool(connected)]
@@ -49,6 +87,16 @@ public enum EventPayload: Sendable, Equatable {
             return ["user": .string(user), "text": .string(text)]
         case let .policy(version, by, comment, policy):
             return ["version": .int(version), "by": .string(by), "comment": .string(comment), "policy": policy.json]
+        case .coverage(let figures):
+            return figures.json.objectValue ?? [:]
+        case .waitlist(let entries):
+            return ["users": .array(entries.map(\.eventJSON))]
+        case let .waitlistReady(user, status, holdUntil):
+            return ["user": .string(user), "status": .string(status.rawValue), "hold_until": holdUntil.json]
+        case .alert(let alert):
+            return alert.eventFields
+        case let .alertAck(alert, by, note, _):
+            return ["alert": .int(alert), "by": .string(by), "note": .string(note)]
         }
     }
 }

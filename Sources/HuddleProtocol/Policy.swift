@@ -59,7 +59,8 @@ public struct Policy: Sendable, Equatable {
         throws(RPCError) -> Policy
     {
         var p = self
-        for (key, value) in patch {
+        // Sorted, so that with several bad keys the same one is reported every time.
+        for (key, value) in patch.sorted(by: { $0.key < $1.key }) {
             let path = "\(root).\(key)"
             switch key {
             case "min_available":
@@ -71,7 +72,7 @@ public struct Policy: Sendable, Equatable {
             case "max_on_break": p.maxOnBreak = try Self.integer(value, path, min: 0)
             case "limits":
                 let object = try Self.object(value, path)
-                for (name, seconds) in object {
+                for (name, seconds) in object.sorted(by: { $0.key < $1.key }) {
                     guard let status = Status(rawValue: name), status.defaultLimitSeconds != nil else {
                         throw .invalidParam("\(path).\(name)", "unknown key \(path).\(name)")
                     }
@@ -79,7 +80,7 @@ public struct Policy: Sendable, Equatable {
                 }
             case "overdue_grace_s": p.overdueGraceS = try Self.integer(value, path, min: 1)
             case "queue_pressure":
-                for (name, v) in try Self.object(value, path) {
+                for (name, v) in try Self.object(value, path).sorted(by: { $0.key < $1.key }) {
                     switch name {
                     case "calls_waiting": p.queuePressureCallsWaiting = try Self.integer(v, "\(path).\(name)", min: 1)
                     case "oldest_wait_s": p.queuePressureOldestWaitS = try Self.integer(v, "\(path).\(name)", min: 1)
@@ -87,7 +88,7 @@ public struct Policy: Sendable, Equatable {
                     }
                 }
             case "wellbeing":
-                for (name, v) in try Self.object(value, path) {
+                for (name, v) in try Self.object(value, path).sorted(by: { $0.key < $1.key }) {
                     guard name == "escalate_after_s" else {
                         throw .invalidParam("\(path).\(name)", "unknown key \(path).\(name)")
                     }
@@ -98,7 +99,7 @@ public struct Policy: Sendable, Equatable {
             case "queue_report_every_s":
                 p.queueReportEveryS = value == .null ? nil : try Self.integer(value, path, min: 1)
             case "service_level":
-                for (name, v) in try Self.object(value, path) {
+                for (name, v) in try Self.object(value, path).sorted(by: { $0.key < $1.key }) {
                     switch name {
                     case "target":
                         guard let t = v.doubleValue, t > 0, t < 1 else {
@@ -128,7 +129,9 @@ public struct Policy: Sendable, Equatable {
         guard let i = value.intValue, value != .bool(true), value != .bool(false) else {
             throw .invalidParam(path, "\(path) must be a whole number")
         }
-        guard i >= min, i <= 1_000_000_000 else { throw .invalidParam(path, "\(path) must be at least \(min)") }
+        guard i >= min, i <= 1_000_000_000 else {
+            throw .invalidParam(path, "\(path) must be between \(min) and 1000000000")
+        }
         return i
     }
 

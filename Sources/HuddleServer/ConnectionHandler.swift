@@ -88,7 +88,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         let now = NIODeadline.now()
         if now - lastRead >= interval * 3 {
             close(.heartbeatTimeout)
-        } else if now - outbox.lastWrite >= interval {
+        } else if session != nil, now - outbox.lastWrite >= interval {
             outbox.enqueue(RPCFrame.notification("heartbeat", [:]))
         }
     }
@@ -101,7 +101,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing, let outbox else { return }
+        guard !closing, let outbox, !outbox.isSealed else { return }
         lastRead = .now()
         switch unwrapInboundIn(data) {
         case .tooLong:
@@ -150,7 +150,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             outbox.enqueue(RPCFrame.error(id: request.id, error))
             return
         }
-        switch hub.hello(id: request.id, token: token, outbox: outbox) {
+        switch hub.hello(id: request.id, token: token, outbox: outbox, heartbeatSeconds: configuration.heartbeatSeconds) {
         case .success(let session):
             self.session = session
             authTimer?.cancel()

@@ -85,7 +85,12 @@ extension Hub {
             logger.error("replay read failed; answering without recovery", metadata: ["error": "\(error)"])
         }
         state.withLockedValue { state in
-            guard let held = state.subscribers[plan.team]?[session.id]?.held else { return }
+            guard let held = state.subscribers[plan.team]?[session.id]?.held else {
+                // A leave or another join for this team came meanwhile: answer, without a replay.
+                result["recovered"] = false
+                session.reply(id, .object(result))
+                return
+            }
             for line in lines {
                 var buffer = ByteBuffer(bytes: line)
                 buffer.writeInteger(UInt8(0x0A))
@@ -97,12 +102,27 @@ extension Hub {
         }
     }
 
-    /// Interleaves the replayed streams by time (stable: team stream first on a tie).
+    /// Interleaves the replayed streams by time, keeping each stream in seq order (a merge of two
+    /// sorted lists: the team stream goes first on a tie).
     static func merge(_ streams: [[StoredEvent]]) -> [[UInt8]] {
-        guard streams.count > 1 else { return streams.first?.map(\.line) ?? [] }
-        func at(_ line: [UInt8]) -> String { (try? JSONParser.parse(line))?["params"]?["at"]?.stringValue ?? "" }
-        let tagged = streams.enumerated().flatMap { index, events in events.map { (index, at($0.line), $0) } }
-        return tagged.sorted { a, b in a.1 == b.1 ? a.0 < b.0 && a.2.seq <= b.2.seq || a.0 == b.0 && a.2.seq < b.2.seq : a.1 < b.1 }
-            .map { $0.2.line }
+        guard streams.count == 2 else { return streams.first?.map(\.line) ?? [] }
+        func at(_ event: StoredEvent) -> String {
+            (try? JSONParser.parse(event.line))?["params"]?["at"]?.stringValue ?? ""
+        }
+        let (team, supervisors) = (streams[0], streams[1])
+        var merged: [[UInt8]] = []
+        merged.reserveCapacity(team.count + supervisors.count)
+        var i = 0
+        var j = 0
+        while i < team.count || j < supervisors.count {
+            if j == supervisors.count || (i < team.count && at(team[i]) <= at(supervisors[j])) {
+                merged.append(team[i].line)
+                i += 1
+            } else {
+                merged.append(supervisors[j].line)
+                j += 1
+            }
+        }
+        return merged
     }
 }

@@ -24,30 +24,47 @@ extension Hub {
             case .policySet: try policySet(request, session)
             case .policyHistory: try policyHistory(request, session)
             case .historyFetch: try historyFetch(request, session)
-            case .waitlistCancel, .queueReport, .alertAck, .reportTimeInStatus:
-                throw RPCError(.methodNotFound, "\(method.rawValue) is not available in this version")
+            case .waitlistCancel: try cancelWaitlist(request, session)
+            case .alertAck: try acknowledge(request, session)
+            case .reportTimeInStatus: try report(request, session)
+            case .queueReport:
+                throw RPCError(
+                    .methodNotFound, "\(method.rawValue) is not available in this version",
+                    data: ["method": .string(method.rawValue)])
             }
         } catch {
             session.reply(request.id, error: error)
         }
     }
 
-    /// Runs a state change on the working floor and queues it for commit.
-    private func change(_ body: (inout State) throws(RPCError) -> ([Event], Reply)) throws(RPCError) {
+    /// Runs a state change on the working floor and queues it for commit, with what follows from
+    /// it in the teams it touched (coverage announcements, the waitlists' progress).
+    func change(_ body: (inout State) throws(RPCError) -> ([Event], Reply)) throws(RPCError) {
+        let now = clock.now()
         let start = try withState { state throws(RPCError) -> Bool in
             guard state.accepting else { throw RPCError(.internalError, "the server is shutting down") }
-            let (events, reply) = try body(&state)
+            var (events, reply) = try body(&state)
+            events += state.working.settle(events.map(\.team), live: state.live, now: now)
             return submitAndRun(events, reply: reply, state: &state)
         }
         if start { commitNext() }
     }
 
-    private static func seqResult(_ events: [Event], extra: [String: JSONValue] = [:]) -> JSONValue {
+    /// `seq` and `seqs` of a status change: the seq of its `status` event in each team the caller
+    /// belongs to (`seq` is the first of them by team name).
+    private static func seqResult(
+        _ events: [Event], visibleTo caller: String, in floor: Floor, extra: [String: JSONValue] = [:]
+    ) -> JSONValue {
         var result = extra
-        if let first = events.first { result["seq"] = .int(first.seq) }
+        let mine = Set(floor.users[caller]?.teams ?? [])
+        let isAdmin = floor.users[caller]?.role == .admin
         var seqs: [String: JSONValue] = [:]
-        for event in events { seqs[event.team] = .int(event.seq) }
-        result["seqs"] = .object(seqs)
+        for event in events.sorted(by: { $0.team < $1.team }) where event.payload.type == "status" {
+            guard isAdmin || mine.contains(event.team) else { continue }
+            if result["seq"] == nil { result["seq"] = .int(event.seq) }
+            seqs[event.team] = .int(event.seq)
+        }
+        if !seqs.isEmpty { result["seqs"] = .object(seqs) }
         return .object(result)
     }
 
@@ -56,7 +73,9 @@ extension Hub {
         try change { state throws(RPCError) in
             var events: [Event] = []
             if session.role.hasStatus, state.working.users[session.user]?.status.status != .offline {
-                events = try state.working.setOwnStatus(user: session.user, StatusRequest(status: .offline), now: now).1
+                events = try state.working.setOwnStatus(
+                    user: session.user, StatusRequest(status: .offline), live: state.live, now: now
+                ).1
             }
             return (events, Reply(session: session, id: request.id, result: [:], closeAfter: true))
         }
@@ -66,15 +85,20 @@ extension Hub {
         let statusRequest = try StatusRequest(params: request.params)
         let now = clock.now()
         try change { state throws(RPCError) in
-            let (decision, events) = try state.working.setOwnStatus(user: session.user, statusRequest, now: now)
+            let (decision, events) = try state.working.setOwnStatus(
+                user: session.user, statusRequest, live: state.live, now: now)
             var extra: [String: JSONValue] = [:]
             switch decision {
-            case .granted: extra["decision"] = "granted"
+            case .granted:
+                extra["decision"] = "granted"
+                if let reason = statusRequest.reason { extra["reason"] = .string(reason.rawValue) }
             case .waitlisted(let position):
                 extra["decision"] = "waitlisted"
                 extra["position"] = .int(Int64(position))
+                if let team = events.first?.team { extra["team"] = .string(team) }
             }
-            return (events, Reply(session: session, id: request.id, result: Self.seqResult(events, extra: extra)))
+            let result = Self.seqResult(events, visibleTo: session.user, in: state.working, extra: extra)
+            return (events, Reply(session: session, id: request.id, result: result))
         }
     }
 
@@ -89,7 +113,8 @@ extension Hub {
         try change { state throws(RPCError) in
             let events = try state.working.forceStatus(
                 by: session.user, target: target, status: status, note: note, now: now)
-            return (events, Reply(session: session, id: request.id, result: Self.seqResult(events)))
+            let result = Self.seqResult(events, visibleTo: session.user, in: state.working)
+            return (events, Reply(session: session, id: request.id, result: result))
         }
     }
 
@@ -105,8 +130,10 @@ extension Hub {
 
     private func policyGet(_ request: RPCRequest, _ session: Session) throws(RPCError) {
         let team = try request.params.string("team")
+        // Read from the working floor: the answer goes out after every change queued before it,
+        // so it must show them (a `policy.set` just before, say).
         try change { state throws(RPCError) in
-            let teamState = try state.committed.requireMember(session.user, of: team)
+            let teamState = try state.working.requireMember(session.user, of: team)
             return ([], Reply(session: session, id: request.id, result: teamState.policy.json))
         }
     }
@@ -166,5 +193,61 @@ extension Hub {
             state.subscribers[team]?[session.id] = nil
         }
         session.reply(request.id, [:])
+    }
+}
+
+extension Hub {
+    private func cancelWaitlist(_ request: RPCRequest, _ session: Session) throws(RPCError) {
+        let team = try request.params.string("team")
+        let now = clock.now()
+        try change { state throws(RPCError) in
+            let events = try state.working.cancelWaitlist(session.user, team: team, now: now)
+            return (events, Reply(session: session, id: request.id, result: [:]))
+        }
+    }
+
+    private func acknowledge(_ request: RPCRequest, _ session: Session) throws(RPCError) {
+        let id = try request.params.int("alert", in: 1...Int64.max)
+        let note = try request.params.optionalString("note") ?? ""
+        let now = clock.now()
+        try change { state throws(RPCError) in
+            let event = try state.working.acknowledgeAlert(id, by: session.user, note: note, now: now)
+            return ([event], Reply(session: session, id: request.id, result: ["supervisors_seq": .int(event.seq)]))
+        }
+    }
+}
+
+extension Hub {
+    /// `report.time_in_status`, for supervisors: read from the log off the event loops.
+    fileprivate func report(_ request: RPCRequest, _ session: Session) throws(RPCError) {
+        let team = try request.params.string("team")
+        guard let from = Timestamp(rfc3339: try request.params.string("from")) else {
+            throw .invalidParam("from", "from must be an RFC 3339 time")
+        }
+        guard let to = Timestamp(rfc3339: try request.params.string("to")) else {
+            throw .invalidParam("to", "to must be an RFC 3339 time")
+        }
+        guard from < to else { throw .invalidParam("to", "to must be after from") }
+        try withState { state throws(RPCError) in
+            _ = try state.committed.requireMember(session.user, of: team)
+            guard session.role == .supervisor || session.role == .admin else {
+                throw .forbidden("reports are for supervisors")
+            }
+        }
+        let now = clock.now()
+        store.reportInputs(team: team, before: to) { result in
+            switch result {
+            case .success(let (changes, versions)):
+                let rows = TimeInStatusReport.compute(
+                    changes: changes,
+                    limit: { status, at in
+                        (versions.last { $0.at <= at } ?? versions.first)?.policy.limit(for: status)
+                    }, from: from, to: to, now: now)
+                session.reply(request.id, ["rows": .array(rows.map(\.json))])
+            case .failure(let error):
+                self.logger.error("report read failed", metadata: ["error": "\(error)"])
+                session.reply(request.id, error: .internalError)
+            }
+        }
     }
 }

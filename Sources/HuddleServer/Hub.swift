@@ -41,11 +41,15 @@ public final class Hub: Sendable {
         var pending: [PendingChange] = []
         var committing = false
         var presenceDue: [String: Timestamp] = [:]
+        /// Users with at least one live session: what coverage counts.
+        var live: Set<String> = []
+        /// Since when each user without a live session has had none (for ghost sessions).
+        var absentSince: [String: Timestamp] = [:]
+        /// Which status period each user was already reminded of.
+        var reminded: [String: Timestamp] = [:]
         var nextSessionID: UInt64 = 1
         var accepting = true
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
-
-        var live: Set<String> { Set(sessionsByUser.keys) }
     }
 
     let store: Store
@@ -76,6 +80,8 @@ public final class Hub: Sendable {
                     state.presenceDue[user] = now.adding(seconds: team.policy.presenceGraceS)
                 }
             }
+            // Nobody has a session yet: a status that is not offline starts its ghost clock now.
+            for user in floor.users.keys { state.absentSince[user] = now }
         }
     }
 
@@ -89,12 +95,11 @@ public final class Hub: Sendable {
 
     /// `session.hello`: checks the token and registers the session. The answer is sent once the
     /// user's presence is committed, so that whatever the client does next sees it connected.
-    func hello(id: RPCID, token: String, outbox: Outbox) -> Result<Session, RPCError> {
+    func hello(id: RPCID, token: String, outbox: Outbox, heartbeatSeconds heartbeat: Int64) -> Result<Session, RPCError> {
         guard let (key, hash) = Tokens.parse(token) else {
             return .failure(RPCError(.notAuthenticated, "invalid token"))
         }
         let maxSessions = config.maxSessionsPerUser
-        let heartbeat = config.heartbeatSeconds
         let now = clock.now()
         let (result, startCommit) = state.withLockedValue { state -> (Result<Session, RPCError>, Bool) in
             guard state.accepting else { return (.failure(RPCError(.internalError, "the server is shutting down")), false) }
@@ -116,7 +121,10 @@ public final class Hub: Sendable {
             state.sessions[session.id] = session
             state.sessionsByUser[user.name, default: []].insert(session.id)
             state.presenceDue[user.name] = nil
-            let events = state.working.setPresence(user: user.name, connected: true, now: now)
+            state.absentSince[user.name] = nil
+            state.live.insert(user.name)
+            var events = state.working.setPresence(user: user.name, connected: true, now: now)
+            events += state.working.settle(user.teams, live: state.live, now: now)
             let result: JSONValue = [
                 "user": .string(user.name), "role": .string(user.role.rawValue),
                 "teams": .array(user.teams.sorted().map(JSONValue.string)),
@@ -133,8 +141,8 @@ public final class Hub: Sendable {
     /// A connection ended. When it was the user's last, presence turns false after the grace.
     func disconnected(_ session: Session) {
         let now = clock.now()
-        state.withLockedValue { state in
-            guard state.sessions.removeValue(forKey: session.id) != nil else { return }
+        let start = state.withLockedValue { state -> Bool in
+            guard state.sessions.removeValue(forKey: session.id) != nil else { return false }
             for team in state.subscribers.keys {
                 state.subscribers[team]?[session.id] = nil
             }
@@ -145,22 +153,38 @@ public final class Hub: Sendable {
                     state.working.users[session.user]?.teams
                     .compactMap { state.working.teams[$0]?.policy.presenceGraceS }.min() ?? 10
                 state.presenceDue[session.user] = now.adding(seconds: grace)
+                state.absentSince[session.user] = now
+                state.live.remove(session.user)
+                // Coverage stops counting the user at the drop, not after the grace.
+                let teams = state.working.users[session.user]?.teams ?? []
+                return Self.submit(state.working.settle(teams, live: state.live, now: now), reply: nil, into: &state)
             }
+            return false
         }
+        if start { commitNext() }
     }
 
-    /// Runs what is due: presence grace periods that ran out.
+    /// Runs what is due: presence grace periods that ran out, the status timers, held slots that
+    /// expired, and the reminders (sent to the agent's own connections only).
     public func tick() {
         let now = clock.now()
         let start = state.withLockedValue { state -> Bool in
-            var start = false
+            guard state.accepting else { return false }
+            var events: [Event] = []
             for (user, due) in state.presenceDue where due <= now {
                 state.presenceDue[user] = nil
                 guard state.sessionsByUser[user] == nil else { continue }
-                let events = state.working.setPresence(user: user, connected: false, now: now)
-                start = Self.submit(events, reply: nil, into: &state) || start
+                events += state.working.setPresence(user: user, connected: false, now: now)
             }
-            return start
+            let (timerEvents, reminders) = state.working.runTimers(
+                live: state.live, absentSince: state.absentSince, reminded: &state.reminded, now: now)
+            events += timerEvents
+            events += state.working.settle(state.working.teams.keys, live: state.live, now: now)
+            for reminder in reminders {
+                let line = ByteBuffer(bytes: RPCFrame.notification("reminder", reminder.json))
+                for id in state.sessionsByUser[reminder.user] ?? [] { state.sessions[id]?.outbox.enqueue(line) }
+            }
+            return Self.submit(events, reply: nil, into: &state)
         }
         if start { commitNext() }
     }

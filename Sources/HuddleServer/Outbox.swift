@@ -58,6 +58,9 @@ public final class Outbox: Sendable {
         state.withLockedValue { $0.closed = true }
     }
 
+    /// True once the connection is closing: nothing more is queued, no request is run.
+    var isSealed: Bool { state.withLockedValue { $0.closed } }
+
     /// When the connection last sent anything (for heartbeats). Event loop only.
     var lastWrite: NIODeadline { watch.value.lastWrite }
 

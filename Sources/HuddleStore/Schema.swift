@@ -59,6 +59,31 @@ enum Schema {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v2-coverage") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE users ADD COLUMN status_reason TEXT;
+                    ALTER TABLE users ADD COLUMN overdue_alerted_since INTEGER;
+                    ALTER TABLE teams ADD COLUMN waitlist TEXT NOT NULL DEFAULT '[]';
+                    ALTER TABLE teams ADD COLUMN coverage TEXT;
+                    CREATE TABLE alerts (
+                        id INTEGER PRIMARY KEY,
+                        team_id INTEGER NOT NULL REFERENCES teams(id),
+                        kind TEXT NOT NULL,
+                        severity TEXT NOT NULL,
+                        user TEXT,
+                        reason TEXT,
+                        text TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        status_since INTEGER,
+                        escalates INTEGER,
+                        ack_by TEXT,
+                        ack_at INTEGER,
+                        ack_note TEXT
+                    );
+                    CREATE INDEX alerts_open ON alerts (team_id) WHERE ack_at IS NULL;
+                    """)
+        }
         return migrator
     }
 }

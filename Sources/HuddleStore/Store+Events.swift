@@ -34,22 +34,28 @@ extension Store {
         var floor = Floor()
         var tokenKeys: [String: String] = [:]
         for row in try Row.fetchAll(
-            db, sql: "SELECT name, role, token_key, status, note, since, expected_until, status_by FROM users")
+            db,
+            sql: """
+                SELECT name, role, token_key, status, note, since, expected_until, status_by, status_reason,
+                    overdue_alerted_since
+                FROM users
+                """)
         {
             let name: String = row["name"]
             let record = StatusRecord(
                 status: Status(rawValue: row["status"]) ?? .offline, note: row["note"],
                 since: Timestamp(milliseconds: row["since"]),
                 expectedUntil: (row["expected_until"] as Int64?).map(Timestamp.init(milliseconds:)),
-                by: row["status_by"])
+                by: row["status_by"], reason: (row["status_reason"] as String?).flatMap(StatusReason.init(rawValue:)))
             floor.users[name] = UserState(
-                name: name, role: Role(rawValue: row["role"]) ?? .agent, teams: [], status: record)
+                name: name, role: Role(rawValue: row["role"]) ?? .agent, teams: [], status: record,
+                overdueAlertedSince: (row["overdue_alerted_since"] as Int64?).map(Timestamp.init(milliseconds:)))
             tokenKeys[name] = row["token_key"]
         }
         for row in try Row.fetchAll(
             db,
             sql: """
-                SELECT t.name, t.epoch, t.seq, t.supervisors_seq, p.policy, p.version
+                SELECT t.name, t.epoch, t.seq, t.supervisors_seq, t.waitlist, t.coverage, p.policy, p.version
                 FROM teams t JOIN policy_versions p ON p.team_id = t.id
                 WHERE p.version = (SELECT MAX(version) FROM policy_versions WHERE team_id = t.id)
                 """)
@@ -57,9 +63,31 @@ extension Store {
             var policy = (try? Policy.decode(JSONParser.parse(row["policy"] as String))) ?? Policy()
             policy.version = row["version"]
             let name: String = row["name"]
+            let waitlist = (try? JSONParser.parse(row["waitlist"] as String))?.arrayValue?
+                .compactMap(WaitlistEntry.init(stored:)) ?? []
+            let coverage = (row["coverage"] as String?).flatMap { try? JSONParser.parse($0) }.flatMap(CoverageFigures.init(json:))
             floor.teams[name] = TeamState(
-                name: name, epoch: row["epoch"], seq: row["seq"], supervisorsSeq: row["supervisors_seq"], policy: policy)
+                name: name, epoch: row["epoch"], seq: row["seq"], supervisorsSeq: row["supervisors_seq"], policy: policy,
+                waitlist: waitlist, coverage: coverage)
         }
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT a.*, t.name AS team,
+                    EXISTS (SELECT 1 FROM alerts e WHERE e.escalates = a.id) AS escalated
+                FROM alerts a JOIN teams t ON t.id = a.team_id WHERE a.ack_at IS NULL
+                """)
+        {
+            guard let kind = Alert.Kind(rawValue: row["kind"]) else { continue }
+            let alert = Alert(
+                id: row["id"], kind: kind, severity: Alert.Severity(rawValue: row["severity"]) ?? .warning,
+                team: row["team"], user: row["user"], reason: (row["reason"] as String?).flatMap(StatusReason.init(rawValue:)),
+                text: row["text"], createdAt: Timestamp(milliseconds: row["created_at"]),
+                statusSince: (row["status_since"] as Int64?).map(Timestamp.init(milliseconds:)), escalates: row["escalates"])
+            floor.teams[alert.team]?.openAlerts[alert.id] = alert
+            if row["escalated"] as Bool { floor.teams[alert.team]?.escalatedAlerts.insert(alert.id) }
+        }
+        floor.lastAlertID = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM alerts") ?? 0
         for row in try Row.fetchAll(
             db,
             sql: """
@@ -152,10 +180,16 @@ extension Store {
 
     static func applyToState(_ db: Database, _ event: Event, teamID: Int64) throws {
         switch event.payload {
-        case let .status(user, status, note, since, expectedUntil, by):
+        case .status(let change):
             try db.cachedStatement(
-                sql: "UPDATE users SET status = ?, note = ?, since = ?, expected_until = ?, status_by = ? WHERE name = ?"
-            ).execute(arguments: [status.rawValue, note, since.milliseconds, expectedUntil?.milliseconds, by, user])
+                sql: """
+                    UPDATE users SET status = ?, note = ?, since = ?, expected_until = ?, status_by = ?, status_reason = ?
+                    WHERE name = ?
+                    """
+            ).execute(arguments: [
+                change.status.rawValue, change.note, change.since.milliseconds, change.expectedUntil?.milliseconds,
+                change.by, change.reason?.rawValue, change.user,
+            ])
         case let .presence(user, connected):
             try db.cachedStatement(
                 sql: """
@@ -172,7 +206,40 @@ extension Store {
                     teamID, version, event.at.milliseconds, by, comment,
                     String(decoding: JSONWriter.encode(policy.json), as: UTF8.self),
                 ])
+        case .coverage(let figures):
+            try db.cachedStatement(sql: "UPDATE teams SET coverage = ? WHERE id = ?").execute(arguments: [
+                String(decoding: JSONWriter.encode(figures.json), as: UTF8.self), teamID,
+            ])
+        case .waitlist(let entries):
+            try storeWaitlist(db, entries, teamID: teamID)
+        case .waitlistReady(let user, _, let holdUntil):
+            let stored = try String.fetchOne(db, sql: "SELECT waitlist FROM teams WHERE id = ?", arguments: [teamID]) ?? "[]"
+            var entries = (try? JSONParser.parse(stored))?.arrayValue?.compactMap(WaitlistEntry.init(stored:)) ?? []
+            if let index = entries.firstIndex(where: { $0.user == user }) { entries[index].holdUntil = holdUntil }
+            try storeWaitlist(db, entries, teamID: teamID)
+        case .alert(let alert):
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO alerts (id, team_id, kind, severity, user, reason, text, created_at, status_since, escalates)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            ).execute(arguments: [
+                alert.id, teamID, alert.kind.rawValue, alert.severity.rawValue, alert.user, alert.reason?.rawValue,
+                alert.text, alert.createdAt.milliseconds, alert.statusSince?.milliseconds, alert.escalates,
+            ])
+            if alert.kind == .overdueStatus, let user = alert.user {
+                try db.cachedStatement(sql: "UPDATE users SET overdue_alerted_since = ? WHERE name = ?").execute(
+                    arguments: [alert.statusSince?.milliseconds, user])
+            }
+        case let .alertAck(id, by, note, at):
+            try db.cachedStatement(sql: "UPDATE alerts SET ack_by = ?, ack_at = ?, ack_note = ? WHERE id = ?").execute(
+                arguments: [by, at.milliseconds, note, id])
         }
+    }
+
+    static func storeWaitlist(_ db: Database, _ entries: [WaitlistEntry], teamID: Int64) throws {
+        let json = String(decoding: JSONWriter.encode(.array(entries.map(\.storedJSON))), as: UTF8.self)
+        try db.cachedStatement(sql: "UPDATE teams SET waitlist = ? WHERE id = ?").execute(arguments: [json, teamID])
     }
 
     /// Events of one stream with `after < seq <= through`, oldest first, at most `limit`.
@@ -233,6 +300,43 @@ extension Store {
         try await pool.write { db in
             try db.execute(sql: "DELETE FROM events WHERE at < ?", arguments: [cutoff.milliseconds])
             return db.changesCount
+        }
+    }
+}
+
+extension Store {
+    /// The team's status events before `to`, oldest first, and its policy versions: the inputs of
+    /// the time-in-status report.
+    public func reportInputs(
+        team: String, before to: Timestamp,
+        completion: @escaping @Sendable (Result<([TimeInStatusReport.Change], [PolicyVersion]), any Error>) -> Void
+    ) {
+        pool.asyncRead { result in
+            completion(
+                Result {
+                    let db = try result.get()
+                    let rows = try Row.fetchAll(
+                        db,
+                        sql: """
+                            SELECT at, line FROM events
+                            WHERE team_id = (SELECT id FROM teams WHERE name = ?) AND stream = 0 AND type = 'status'
+                                AND at < ?
+                            ORDER BY seq
+                            """, arguments: [team, to.milliseconds])
+                    let changes = rows.compactMap { row -> TimeInStatusReport.Change? in
+                        guard let params = (try? JSONParser.parse([UInt8](row["line"] as Data)))?["params"],
+                            let user = params["user"]?.stringValue,
+                            let status = params["status"]?.stringValue.flatMap(Status.init(rawValue:)),
+                            let since = params["since"]?.stringValue.flatMap(Timestamp.init(rfc3339:))
+                        else { return nil }
+                        let event = StatusEvent(
+                            user: user, status: status, note: params["note"]?.stringValue ?? "", since: since,
+                            expectedUntil: params["expected_until"]?.stringValue.flatMap(Timestamp.init(rfc3339:)),
+                            by: params["by"]?.stringValue ?? "")
+                        return TimeInStatusReport.Change(at: Timestamp(milliseconds: row["at"]), event: event)
+                    }
+                    return (changes, try Self.fetchPolicyHistory(db, team: team))
+                })
         }
     }
 }

@@ -65,6 +65,10 @@ struct Serve: AsyncParsableCommand {
         if let config { try settings.apply(Settings.parseFile(config)) }
         try settings.apply(flagValues)
         (settings.server.listenHost, settings.server.listenPort) = try Settings.hostPort(settings.listen)
+        if settings.server.plaintext && !Settings.isLoopback(settings.server.listenHost) {
+            throw Settings.Failure(
+                description: "--plaintext is for loopback development only: listen on 127.0.0.1 or ::1, or keep TLS on")
+        }
         _ = try Settings.hostPort(settings.http)
         guard Logger.Level(rawValue: settings.logLevel) != nil else {
             throw Settings.Failure(description: "log-level must be one of trace, debug, info, notice, warning, error, critical")

@@ -11,6 +11,9 @@ struct Settings: Equatable {
     var httpPlaintext = false
     var logLevel = "info"
     var server = ServerConfiguration()
+    /// Bots' rates when set explicitly (file or flag); otherwise ten times the agents'.
+    var botRatePerSecond: Double?
+    var botRateBurst: Double?
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
@@ -65,8 +68,6 @@ struct Settings: Equatable {
             default: throw Failure(description: "\(key) must be true or false")
             }
         }
-        var botRate: Double?
-        var botBurst: Double?
         for (key, value) in values.sorted(by: { $0.key < $1.key }) {
             switch key {
             case "data": data = value
@@ -76,8 +77,8 @@ struct Settings: Equatable {
             case "http-plaintext": httpPlaintext = try bool(key, value)
             case "rate-per-s": server.ratePerSecond = try double(key, value)
             case "rate-burst": server.rateBurst = try double(key, value)
-            case "bot-rate-per-s": botRate = try double(key, value)
-            case "bot-rate-burst": botBurst = try double(key, value)
+            case "bot-rate-per-s": botRatePerSecond = try double(key, value)
+            case "bot-rate-burst": botRateBurst = try double(key, value)
             case "max-line-bytes": server.maxLineBytes = try int(key, value, min: 64)
             case "max-sessions-per-user": server.maxSessionsPerUser = try int(key, value)
             case "outbound-buffer-bytes": server.outboundBufferBytes = try int(key, value, min: 1024)
@@ -91,9 +92,13 @@ struct Settings: Equatable {
             default: throw Failure(description: "unknown setting '\(key)'")
             }
         }
-        // Bots get ten times the agents' rate unless told otherwise.
-        if values["rate-per-s"] != nil || botRate != nil { server.botRatePerSecond = botRate ?? server.ratePerSecond * 10 }
-        if values["rate-burst"] != nil || botBurst != nil { server.botRateBurst = botBurst ?? server.rateBurst * 10 }
+        // Bots get ten times the agents' rate unless told otherwise (in the file or a flag).
+        server.botRatePerSecond = botRatePerSecond ?? server.ratePerSecond * 10
+        server.botRateBurst = botRateBurst ?? server.rateBurst * 10
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
     /// Splits `HOST:PORT` (`[::1]:7447` for IPv6).

@@ -11,6 +11,11 @@ import Testing
         var floor = Floor()
         floor.teams["floor-a"] = TeamState(name: "floor-a", epoch: "e1", members: ["alice", "bob", "sam", "qbot"])
         floor.teams["floor-b"] = TeamState(name: "floor-b", epoch: "e2", members: ["bob"])
+        // These tests are about changes, not coverage: a lenient policy (the rules have their own suite).
+        for team in ["floor-a", "floor-b"] {
+            floor.teams[team]?.policy.minAvailable = .fixed(0)
+            floor.teams[team]?.policy.maxOnBreak = 10
+        }
         for (name, role, teams) in [
             ("alice", Role.agent, ["floor-a"]), ("bob", .agent, ["floor-a", "floor-b"]), ("sam", .supervisor, ["floor-a"]),
             ("qbot", .bot, ["floor-a"]), ("root", .admin, []),
@@ -22,23 +27,22 @@ import Testing
 
     @Test func ownStatusChangeReachesEveryTeamWithRisingSeqs() throws {
         var floor = makeFloor()
-        let (decision, events) = try floor.setOwnStatus(
-            user: "bob", StatusRequest(status: .onBreak, note: "15, be right back", expectedSeconds: 900), now: clock.now())
+        let (decision, events) = try floor.setOwnStatus(user: "bob", StatusRequest(status: .onBreak, note: "15, be right back", expectedSeconds: 900), live: [], now: clock.now())
         #expect(decision == .granted)
         #expect(events.map(\.team) == ["floor-a", "floor-b"])
         #expect(events.map(\.seq) == [1, 1])
         #expect(floor.users["bob"]?.status.status == .onBreak)
         #expect(floor.users["bob"]?.status.expectedUntil == clock.now().adding(seconds: 900))
-        let (_, again) = try floor.setOwnStatus(user: "bob", StatusRequest(status: .available), now: clock.now())
+        let (_, again) = try floor.setOwnStatus(user: "bob", StatusRequest(status: .available), live: [], now: clock.now())
         #expect(again.map(\.seq) == [2, 2])
     }
 
     @Test func sameStatusKeepsItsSince() throws {
         var floor = makeFloor()
-        _ = try floor.setOwnStatus(user: "alice", StatusRequest(status: .onBreak), now: clock.now())
+        _ = try floor.setOwnStatus(user: "alice", StatusRequest(status: .onBreak), live: [], now: clock.now())
         let started = clock.now()
         clock.advance(seconds: 60)
-        _ = try floor.setOwnStatus(user: "alice", StatusRequest(status: .onBreak, note: "coffee"), now: clock.now())
+        _ = try floor.setOwnStatus(user: "alice", StatusRequest(status: .onBreak, note: "coffee"), live: [], now: clock.now())
         #expect(floor.users["alice"]?.status.since == started)
         #expect(floor.users["alice"]?.status.note == "coffee")
     }
@@ -46,18 +50,18 @@ import Testing
     @Test func plannedReturnIsBoundedByTheLimit() {
         var floor = makeFloor()
         #expect(throws: RPCError.self) {
-            try floor.setOwnStatus(user: "alice", StatusRequest(status: .onBreak, expectedSeconds: 901), now: clock.now())
+            try floor.setOwnStatus(user: "alice", StatusRequest(status: .onBreak, expectedSeconds: 901), live: [], now: clock.now())
         }
         #expect(throws: RPCError.self) {
-            try floor.setOwnStatus(user: "alice", StatusRequest(status: .available, expectedSeconds: 60), now: clock.now())
+            try floor.setOwnStatus(user: "alice", StatusRequest(status: .available, expectedSeconds: 60), live: [], now: clock.now())
         }
         #expect(floor.teams["floor-a"]?.seq == 0)
     }
 
     @Test func botsAndAdminsHaveNoStatus() {
         var floor = makeFloor()
-        #expect(throws: RPCError.self) { try floor.setOwnStatus(user: "qbot", StatusRequest(status: .onBreak), now: clock.now()) }
-        #expect(throws: RPCError.self) { try floor.setOwnStatus(user: "root", StatusRequest(status: .onBreak), now: clock.now()) }
+        #expect(throws: RPCError.self) { try floor.setOwnStatus(user: "qbot", StatusRequest(status: .onBreak), live: [], now: clock.now()) }
+        #expect(throws: RPCError.self) { try floor.setOwnStatus(user: "root", StatusRequest(status: .onBreak), live: [], now: clock.now()) }
     }
 
     @Test func onlySupervisorsForceAndOnlyTheirTeams() throws {
@@ -66,8 +70,8 @@ import Testing
             try floor.forceStatus(by: "alice", target: "bob", status: .available, note: "", now: clock.now())
         }
         let events = try floor.forceStatus(by: "sam", target: "alice", status: .available, note: "back to phones", now: clock.now())
-        guard case .status(_, _, _, _, _, let by) = events[0].payload else { throw RPCError.internalError }
-        #expect(by == "sam")
+        guard case .status(let change) = events[0].payload else { throw RPCError.internalError }
+        #expect(change.by == "sam")
         floor.teams["floor-c"] = TeamState(name: "floor-c", epoch: "e3", members: ["carol"])
         floor.users["carol"] = UserState(name: "carol", role: .agent, teams: ["floor-c"], status: .initial(at: clock.now()))
         #expect(throws: RPCError.self) {
@@ -81,6 +85,7 @@ import Testing
         #expect(floor.setPresence(user: "bob", connected: true, now: clock.now()).isEmpty)
         #expect(floor.setPresence(user: "bob", connected: false, now: clock.now()).count == 2)
         #expect(floor.setPresence(user: "root", connected: true, now: clock.now()).isEmpty)
+        #expect(floor.setPresence(user: "qbot", connected: true, now: clock.now()).isEmpty)
     }
 
     @Test func messagesAreCheckedAndScoped() throws {
@@ -111,7 +116,7 @@ import Testing
         var working = makeFloor()
         var committed = working
         var events: [Event] = []
-        events += try working.setOwnStatus(user: "alice", StatusRequest(status: .lunch, note: "lunch"), now: clock.now()).1
+        events += try working.setOwnStatus(user: "alice", StatusRequest(status: .lunch, note: "lunch"), live: [], now: clock.now()).1
         events += working.setPresence(user: "alice", connected: true, now: clock.now())
         events.append(try working.setPolicy(by: "sam", team: "floor-a", patch: ["min_available": 1], comment: "c", now: clock.now()))
         for event in events { committed.apply(event) }
@@ -131,9 +136,10 @@ import Testing
 
     @Test func coverageCountsConnectedAvailableAgents() throws {
         var floor = makeFloor()
-        _ = try floor.setOwnStatus(user: "alice", StatusRequest(status: .available), now: clock.now())
-        _ = try floor.setOwnStatus(user: "bob", StatusRequest(status: .available), now: clock.now())
-        _ = try floor.setOwnStatus(user: "sam", StatusRequest(status: .available), now: clock.now())
+        floor.teams["floor-a"]?.policy = Policy()
+        _ = try floor.setOwnStatus(user: "alice", StatusRequest(status: .available), live: [], now: clock.now())
+        _ = try floor.setOwnStatus(user: "bob", StatusRequest(status: .available), live: [], now: clock.now())
+        _ = try floor.setOwnStatus(user: "sam", StatusRequest(status: .available), live: [], now: clock.now())
         #expect(floor.coverage(of: "floor-a", live: ["alice", "bob", "sam"])?.available == 2)
         #expect(floor.coverage(of: "floor-a", live: ["alice", "bob"])?.state == .atRisk)
         #expect(floor.coverage(of: "floor-a", live: ["alice"])?.state == .breach)
@@ -141,7 +147,7 @@ import Testing
 
     @Test func reconcileKeepsStatusesAndTakesMembership() throws {
         var floor = makeFloor()
-        _ = try floor.setOwnStatus(user: "alice", StatusRequest(status: .lunch), now: clock.now())
+        _ = try floor.setOwnStatus(user: "alice", StatusRequest(status: .lunch), live: [], now: clock.now())
         var loaded = makeFloor()
         loaded.users["alice"]?.teams = ["floor-a", "floor-b"]
         loaded.teams["floor-b"]?.members.insert("alice")

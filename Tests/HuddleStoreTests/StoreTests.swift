@@ -57,7 +57,10 @@ import Testing
         var floor = try store!.loadFloor().floor
         var events: [Event] = []
         events += floor.setPresence(user: "alice", connected: true, now: now)
-        events += try floor.setOwnStatus(user: "alice", StatusRequest(status: .onBreak, note: "brb", expectedSeconds: 600), now: now).1
+        floor.teams["floor-a"]?.policy.minAvailable = .fixed(0)
+        events += try floor.setOwnStatus(
+            user: "alice", StatusRequest(status: .onBreak, note: "brb", expectedSeconds: 600), live: [], now: now
+        ).1
         events.append(try floor.sendMessage(user: "alice", team: "floor-a", text: "back soon", now: now))
         try await store!.commit(events.map(EncodedEvent.init))
         try store!.close()

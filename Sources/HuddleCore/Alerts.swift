@@ -1,0 +1,44 @@
+import HuddleProtocol
+
+/// Alerts (SPEC §4): raised by the rules and timers, stored, shown to supervisors and admins
+/// only, acknowledged by a supervisor of the team.
+extension Floor {
+    mutating func raiseAlert(
+        team: String, kind: Alert.Kind, severity: Alert.Severity, user: String? = nil, reason: StatusReason? = nil,
+        text: String, statusSince: Timestamp? = nil, escalates: Int64? = nil, now: Timestamp
+    ) -> Event {
+        let alert = Alert(
+            id: lastAlertID + 1, kind: kind, severity: severity, team: team, user: user, reason: reason, text: text,
+            createdAt: now, statusSince: statusSince, escalates: escalates)
+        return emit(team: team, .alert(alert), at: now)
+    }
+
+    /// `alert.ack`: a supervisor of the alert's team (or an admin) acknowledges it with a note.
+    public mutating func acknowledgeAlert(_ id: Int64, by name: String, note: String, now: Timestamp) throws(RPCError)
+        -> Event
+    {
+        let user = try user(name)
+        guard user.role == .supervisor || user.role == .admin else {
+            throw .forbidden("only supervisors acknowledge alerts")
+        }
+        guard let team = teams.values.first(where: { $0.openAlerts[id] != nil }) else {
+            throw RPCError(.unknownEntity, "no open alert \(id)", data: ["alert": .int(id)])
+        }
+        guard user.role == .admin || team.members.contains(name) else {
+            throw .forbidden("alert \(id) belongs to \(team.name), which is not \(name)'s team")
+        }
+        let note = try TextRules.check(note, param: "note", maxScalars: TextRules.maxNoteScalars, allowEmpty: true)
+        return emit(team: team.name, .alertAck(alert: id, by: name, note: note, at: now), at: now)
+    }
+
+    /// A coverage breach caused by an agent's own move to after-call work or offline, unless the
+    /// team already has one open.
+    mutating func breachAlert(team teamName: String, after name: String, live: Set<String>, now: Timestamp) -> Event? {
+        guard let team = teams[teamName], let figures = coverage(of: teamName, live: live), figures.state == .breach,
+            !team.openAlerts.values.contains(where: { $0.kind == .coverageBreach })
+        else { return nil }
+        return raiseAlert(
+            team: teamName, kind: .coverageBreach, severity: .warning, user: name,
+            text: "coverage breached: \(figures.available) available, \(figures.required) required", now: now)
+    }
+}

@@ -1,0 +1,124 @@
+import HuddleProtocol
+
+extension Status {
+    /// Break and lunch share `max_on_break`.
+    public var isBreak: Bool { self == .onBreak || self == .lunch }
+}
+
+extension Floor {
+    /// Whether `name` counts on the phones: an agent, `available`, with a live session.
+    func counts(_ name: String, live: Set<String>) -> Bool {
+        guard let user = users[name] else { return false }
+        return user.role == .agent && user.status.status == .available && live.contains(name)
+    }
+
+    /// The agents the policy requires available right now.
+    public func required(for team: TeamState) -> (Int, CoverageFigures.RequiredFrom?) {
+        switch team.policy.minAvailable {
+        case .fixed(let n): return (Int(n), nil)
+        case .auto: return (Int(team.policy.shrinkageFloor), nil)
+        }
+    }
+
+    /// Coverage counts agents who are `available` AND have a live session (`live`).
+    public func coverage(of teamName: String, live: Set<String>) -> CoverageFigures? {
+        guard let team = teams[teamName] else { return nil }
+        var available = 0
+        var onBreak = 0
+        for name in team.members {
+            guard let user = users[name], user.role == .agent else { continue }
+            if user.status.status == .available && live.contains(name) { available += 1 }
+            if user.status.status.isBreak { onBreak += 1 }
+        }
+        let (required, from) = required(for: team)
+        return CoverageFigures(
+            available: available, required: required, onBreak: onBreak, maxOnBreak: Int(team.policy.maxOnBreak),
+            requiredFrom: from)
+    }
+
+    /// Announces the team's coverage when a figure or the state changed since the last announcement.
+    public mutating func refreshCoverage(of teamName: String, live: Set<String>, now: Timestamp) -> Event? {
+        guard let figures = coverage(of: teamName, live: live), teams[teamName]?.coverage != figures else { return nil }
+        return emit(team: teamName, .coverage(figures), at: now)
+    }
+}
+
+/// Why a request to leave `available` is not granted, with the figures before the change.
+public struct CoverageDenial: Sendable, Equatable, Error {
+    public enum Rule: String, Sendable {
+        case nodeOutage = "node_outage"
+        case queuePressure = "queue_pressure"
+        case minAvailable = "min_available"
+        case maxOnBreak = "max_on_break"
+    }
+
+    public var team: String
+    public var rule: Rule
+    public var figures: CoverageFigures
+    public var queue: JSONValue?
+
+    public var rpcError: RPCError {
+        var data: [String: JSONValue] = [
+            "rule": .string(rule.rawValue), "team": .string(team), "available": .int(Int64(figures.available)),
+            "required": .int(Int64(figures.required)), "on_break": .int(Int64(figures.onBreak)),
+            "max_on_break": .int(Int64(figures.maxOnBreak)),
+        ]
+        if let queue { data["queue"] = queue }
+        let message: String =
+            switch rule {
+            case .nodeOutage: "not granted: a network node is out"
+            case .queuePressure: "not granted: the queue is under pressure"
+            case .minAvailable:
+                "not granted: \(Self.agents(figures.required)) must stay available and \(Self.are(figures.available))"
+            case .maxOnBreak:
+                "not granted: \(Self.agents(figures.maxOnBreak)) may be on break at once and \(Self.are(figures.onBreak))"
+            }
+        return RPCError(.deniedByCoverage, message, data: .object(data))
+    }
+
+    static func agents(_ n: Int) -> String { n == 1 ? "1 agent" : "\(n) agents" }
+    static func are(_ n: Int) -> String { n == 1 ? "1 is" : "\(n) are" }
+}
+
+extension Floor {
+    /// The coverage rules of SPEC §3 for `name` moving to `target` in one team. Slots held for
+    /// others on the waitlist count as taken; the user's own hold does not stand in their way.
+    /// Returns nil when the move is allowed.
+    public func check(_ name: String, to target: Status, in teamName: String, live: Set<String>, now: Timestamp)
+        -> CoverageDenial?
+    {
+        guard let team = teams[teamName], let user = users[name], user.role == .agent else { return nil }
+        let gated: Bool
+        switch target {
+        case .onBreak, .lunch, .meeting, .training, .admin: gated = true
+        case .available, .afterCallWork, .offline: gated = false
+        }
+        guard gated, let figures = coverage(of: teamName, live: live) else { return nil }
+        let deny = { (rule: CoverageDenial.Rule) in
+            CoverageDenial(team: teamName, rule: rule, figures: figures, queue: nil)
+        }
+        if team.nodeOutage { return deny(.nodeOutage) }
+        if target.isBreak && team.queuePressure { return deny(.queuePressure) }
+
+        let holds = team.waitlist.filter { entry in
+            entry.user != name && (entry.holdUntil.map { $0 > now } ?? false)
+        }
+        var availableAfter = figures.available - (counts(name, live: live) ? 1 : 0)
+        availableAfter -= holds.filter { counts($0.user, live: live) }.count
+        if availableAfter < figures.required { return deny(.minAvailable) }
+        if target.isBreak {
+            var onBreakAfter = figures.onBreak + (user.status.status.isBreak ? 0 : 1)
+            onBreakAfter += holds.filter { $0.status.isBreak && !(users[$0.user]?.status.status.isBreak ?? false) }.count
+            if onBreakAfter > figures.maxOnBreak { return deny(.maxOnBreak) }
+        }
+        return nil
+    }
+
+    /// The first team of the user whose rules refuse the move, in team-name order.
+    public func check(_ name: String, to target: Status, live: Set<String>, now: Timestamp) -> CoverageDenial? {
+        for team in (users[name]?.teams ?? []).sorted() {
+            if let denial = check(name, to: target, in: team, live: live, now: now) { return denial }
+        }
+        return nil
+    }
+}

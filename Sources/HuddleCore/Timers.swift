@@ -1,0 +1,94 @@
+import HuddleProtocol
+
+/// A nudge for one agent whose status is past its limit or planned return; sent to their
+/// connections only, never stored.
+public struct Reminder: Sendable, Equatable {
+    public var user: String
+    public var status: Status
+    public var since: Timestamp
+    public var due: Timestamp
+
+    public var text: String {
+        "Your \(status.label) is past its \(status == .afterCallWork ? "limit" : "time"); please update your status."
+    }
+
+    public var json: JSONValue {
+        ["status": .string(status.rawValue), "since": since.json, "due": due.json, "text": .string(text)]
+    }
+}
+
+/// Timers (SPEC §3) are not scheduled callbacks: they are facts derived from stored timestamps and
+/// the policy, checked by the server's tick. So they survive a restart by construction: a break
+/// that started before the restart still ends on time.
+extension Floor {
+    /// Runs everything that is due at `now`. `absentSince` says since when each user without a
+    /// live session has had none; `reminded` remembers which status periods were reminded.
+    public mutating func runTimers(
+        live: Set<String>, absentSince: [String: Timestamp], reminded: inout [String: Timestamp], now: Timestamp
+    ) -> (events: [Event], reminders: [Reminder]) {
+        var events: [Event] = []
+        var reminders: [Reminder] = []
+        for name in users.keys.sorted() {
+            guard let user = users[name], user.role.hasStatus, !user.teams.isEmpty else { continue }
+            let record = user.status
+            if record.status == .offline { continue }
+            if !live.contains(name), let absent = absentSince[name],
+                absent.adding(seconds: strictest(user, { $0.ghostAfterS }) ?? 120) <= now
+            {
+                events += systemStatus(user, .offline, now: now)
+                events += leaveWaitlists(name, now: now)
+                for team in user.teams.sorted() {
+                    events.append(
+                        raiseAlert(
+                            team: team, kind: .ghostSession, severity: .warning, user: name,
+                            text: "\(name) was \(record.status.label) with no connection; set Offline", now: now))
+                }
+                continue
+            }
+            guard record.status != .available, let due = due(user), now >= due else { continue }
+            if record.status == .afterCallWork {
+                events += systemStatus(user, .available, now: now)
+                continue
+            }
+            if reminded[name] != record.since {
+                reminded[name] = record.since
+                reminders.append(Reminder(user: name, status: record.status, since: record.since, due: due))
+            }
+            let grace = strictest(user, { $0.overdueGraceS }) ?? 120
+            if now >= due.adding(seconds: grace), user.overdueAlertedSince != record.since {
+                for team in user.teams.sorted() {
+                    events.append(
+                        raiseAlert(
+                            team: team, kind: .overdueStatus, severity: .warning, user: name,
+                            text: "\(name) has been on \(record.status.label) past the planned time",
+                            statusSince: record.since, now: now))
+                }
+            }
+        }
+        for teamName in teams.keys.sorted() {
+            guard let team = teams[teamName] else { continue }
+            for alert in team.openAlerts.values.sorted(by: { $0.id < $1.id })
+            where alert.kind == .wellbeingBreak && !team.escalatedAlerts.contains(alert.id)
+                && alert.createdAt.adding(seconds: team.policy.escalateAfterS) <= now
+            {
+                events.append(
+                    raiseAlert(
+                        team: teamName, kind: .escalation, severity: .critical, user: alert.user, reason: alert.reason,
+                        text: "nobody has acknowledged alert \(alert.id) (\(alert.user ?? "an agent")'s wellbeing break)",
+                        escalates: alert.id, now: now))
+            }
+        }
+        return (events, reminders)
+    }
+
+    /// After any change: expired holds, the waitlists' progress and coverage announcements for
+    /// the given teams.
+    public mutating func settle(_ teamNames: some Sequence<String>, live: Set<String>, now: Timestamp) -> [Event] {
+        var events: [Event] = []
+        for team in Set(teamNames).sorted() {
+            events += reconsiderWaitlist(of: team, live: live, now: now)
+            if let coverage = refreshCoverage(of: team, live: live, now: now) { events.append(coverage) }
+        }
+        return events
+    }
+}

@@ -1,0 +1,81 @@
+/// Alerts (SPEC §4): for supervisors and admins only.
+public struct Alert: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case wellbeingBreak = "wellbeing_break"
+        case coverageBreach = "coverage_breach"
+        case overdueStatus = "overdue_status"
+        case ghostSession = "ghost_session"
+        case queuePressure = "queue_pressure"
+        case nodeOutage = "node_outage"
+        case queueReportMissing = "queue_report_missing"
+        case escalation
+    }
+
+    public enum Severity: String, Sendable {
+        case info
+        case warning
+        case critical
+    }
+
+    public struct Acknowledgment: Sendable, Equatable {
+        public var by: String
+        public var at: Timestamp
+        public var note: String
+
+        public init(by: String, at: Timestamp, note: String) {
+            self.by = by
+            self.at = at
+            self.note = note
+        }
+    }
+
+    public var id: Int64
+    public var kind: Kind
+    public var severity: Severity
+    public var team: String
+    public var user: String?
+    public var reason: StatusReason?
+    public var text: String
+    public var createdAt: Timestamp
+    /// For status alerts: the `since` of the status it is about, so each period alerts once.
+    public var statusSince: Timestamp?
+    /// For an escalation: the alert it escalates.
+    public var escalates: Int64?
+    public var acknowledgment: Acknowledgment?
+
+    public init(
+        id: Int64, kind: Kind, severity: Severity, team: String, user: String? = nil, reason: StatusReason? = nil,
+        text: String, createdAt: Timestamp, statusSince: Timestamp? = nil, escalates: Int64? = nil,
+        acknowledgment: Acknowledgment? = nil
+    ) {
+        self.id = id
+        self.kind = kind
+        self.severity = severity
+        self.team = team
+        self.user = user
+        self.reason = reason
+        self.text = text
+        self.createdAt = createdAt
+        self.statusSince = statusSince
+        self.escalates = escalates
+        self.acknowledgment = acknowledgment
+    }
+
+    var eventFields: [String: JSONValue] {
+        var fields: [String: JSONValue] = [
+            "alert": .int(id), "kind": .string(kind.rawValue), "severity": .string(severity.rawValue),
+            "text": .string(text), "created_at": createdAt.json,
+        ]
+        if let user { fields["user"] = .string(user) }
+        if let reason { fields["reason"] = .string(reason.rawValue) }
+        return fields
+    }
+
+    /// An open alert as a supervisor's snapshot lists it.
+    public var snapshotJSON: JSONValue {
+        var object = eventFields
+        object["team"] = .string(team)
+        if let escalates { object["escalates"] = .int(escalates) }
+        return .object(object)
+    }
+}
