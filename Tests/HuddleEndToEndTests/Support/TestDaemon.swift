@@ -230,10 +230,13 @@ final class Peer: Sendable {
         throw TestDaemon.Failure(description: "no matching notification within \(timeout)")
     }
 
-    /// The next `event` (of `type`, when given), skipping heartbeats and the like.
-    func nextEvent(within timeout: Duration = .seconds(5), type: String? = nil) async throws -> EventNotification {
+    /// The next `event` (of `type`, when given, and satisfying `match`), skipping the others.
+    func nextEvent(
+        within timeout: Duration = .seconds(5), type: String? = nil,
+        where match: @escaping @Sendable (EventNotification) -> Bool = { _ in true }
+    ) async throws -> EventNotification {
         let notification = try await next(within: timeout) { notification in
-            if case .event(let event) = notification { return type == nil || event.type == type }
+            if case .event(let event) = notification { return (type == nil || event.type == type) && match(event) }
             return false
         }
         guard case .event(let event) = notification else { throw TestDaemon.Failure(description: "not an event") }
