@@ -15,8 +15,20 @@ extension Floor {
     /// The agents the policy requires available right now.
     public func required(for team: TeamState) -> (Int, CoverageFigures.RequiredFrom?) {
         switch team.policy.minAvailable {
-        case .fixed(let n): return (Int(n), nil)
-        case .auto: return (Int(team.policy.shrinkageFloor), nil)
+        case .fixed(let n):
+            return (Int(n), nil)
+        case .auto:
+            let floor = Int(team.policy.shrinkageFloor)
+            guard let report = team.queue, let calls = report.callsPerHour, let aht = report.ahtSeconds else {
+                return (floor, nil)
+            }
+            let level = team.policy
+            let needed = ErlangC.agentsRequired(
+                callsPerHour: calls, ahtSeconds: aht, target: level.serviceLevelTarget,
+                withinSeconds: Double(level.serviceLevelWithinS)) ?? 0
+            let from = CoverageFigures.RequiredFrom(
+                callsPerHour: calls, ahtSeconds: aht, target: level.serviceLevelTarget, withinSeconds: level.serviceLevelWithinS)
+            return (max(floor, needed), from)
         }
     }
 
@@ -95,7 +107,7 @@ extension Floor {
         }
         guard gated, let figures = coverage(of: teamName, live: live) else { return nil }
         let deny = { (rule: CoverageDenial.Rule) in
-            CoverageDenial(team: teamName, rule: rule, figures: figures, queue: nil)
+            CoverageDenial(team: teamName, rule: rule, figures: figures, queue: team.queue?.denialJSON)
         }
         if team.nodeOutage { return deny(.nodeOutage) }
         if target.isBreak && team.queuePressure { return deny(.queuePressure) }

@@ -68,6 +68,10 @@ public struct TeamState: Sendable, Equatable {
     /// The latest queue report's pressure and node outage (set by queue reports).
     public var queuePressure: Bool
     public var nodeOutage: Bool
+    /// The latest queue report.
+    public var queue: QueueReport?
+    /// When the policy in force was set (the clock of `queue_report_missing` before any report).
+    public var policySince: Timestamp?
 
     public init(
         name: String, epoch: String, seq: Int64 = 0, supervisorsSeq: Int64 = 0, policy: Policy = Policy(),
@@ -131,6 +135,11 @@ public struct Floor: Sendable, Equatable {
         case let .policy(version, _, _, policy):
             team.policy = policy
             team.policy.version = version
+            team.policySince = event.at
+        case .queue(let report):
+            team.queue = report
+            team.queuePressure = report.pressure
+            team.nodeOutage = report.nodeOutage
         case .coverage(let figures):
             team.coverage = figures
         case .waitlist(let entries):

@@ -24,7 +24,7 @@ extension Floor {
         var snapshot: [String: JSONValue] = [
             "members": .array(members(of: teamName, viewer: viewer)),
             "policy": team.policy.json,
-            "queue": .null,
+            "queue": team.queue?.json ?? .null,
             "coverage": coverage(of: teamName, live: live)?.json ?? .null,
             "waitlist": .array(team.waitlist.map(\.snapshotJSON)),
         ]

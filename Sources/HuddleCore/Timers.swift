@@ -78,6 +78,7 @@ extension Floor {
                         escalates: alert.id, now: now))
             }
         }
+        events += checkMissingReports(now: now)
         return (events, reminders)
     }
 

@@ -40,10 +40,11 @@ public enum EventPayload: Sendable, Equatable {
     case waitlistReady(user: String, status: Status, holdUntil: Timestamp)
     case alert(Alert)
     case alertAck(alert: Int64, by: String, note: String, at: Timestamp)
+    case queue(QueueReport)
 
     public var stream: EventStream {
         switch self {
-        case .status, .presence, .message, .policy, .coverage, .waitlist, .waitlistReady: .team
+        case .status, .presence, .message, .policy, .coverage, .waitlist, .waitlistReady, .queue: .team
         case .alert, .alertAck: .supervisors
         }
     }
@@ -59,6 +60,7 @@ public enum EventPayload: Sendable, Equatable {
         case .waitlistReady: "waitlist_ready"
         case .alert: "alert"
         case .alertAck: "alert_ack"
+        case .queue: "queue"
         }
     }
 
@@ -68,7 +70,7 @@ public enum EventPayload: Sendable, Equatable {
         case .status(let change): change.user
         case .presence(let user, _), .message(let user, _), .waitlistReady(let user, _, _): user
         case .alert(let alert): alert.user
-        case .policy, .coverage, .waitlist, .alertAck: nil
+        case .policy, .coverage, .waitlist, .alertAck, .queue: nil
         }
     }
 
@@ -97,6 +99,8 @@ public enum EventPayload: Sendable, Equatable {
             return alert.eventFields
         case let .alertAck(alert, by, note, _):
             return ["alert": .int(alert), "by": .string(by), "note": .string(note)]
+        case .queue(let report):
+            return report.eventFields
         }
     }
 }

@@ -65,7 +65,7 @@ extension Hub {
                 state.pending.removeAll()
                 state.working = state.committed
                 for change in refused {
-                    if let reply = change.reply { reply.session.reply(reply.id, error: .internalError) }
+                    change.reply?.fail(.internalError)
                 }
             }
             if state.pending.isEmpty {
@@ -80,11 +80,16 @@ extension Hub {
     }
 
     func deliver(_ reply: Reply) {
-        let line = RPCFrame.result(id: reply.id, reply.result)
-        if reply.closeAfter {
-            reply.session.outbox.closeAfter(line)
-        } else {
-            reply.session.outbox.enqueue(line)
+        switch reply.target {
+        case .session(let session, let id, let closeAfter):
+            let line = RPCFrame.result(id: id, reply.result)
+            if closeAfter {
+                session.outbox.closeAfter(line)
+            } else {
+                session.outbox.enqueue(line)
+            }
+        case .completion(let completion):
+            completion(.success(reply.result))
         }
     }
 

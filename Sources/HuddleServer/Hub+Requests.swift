@@ -27,10 +27,7 @@ extension Hub {
             case .waitlistCancel: try cancelWaitlist(request, session)
             case .alertAck: try acknowledge(request, session)
             case .reportTimeInStatus: try report(request, session)
-            case .queueReport:
-                throw RPCError(
-                    .methodNotFound, "\(method.rawValue) is not available in this version",
-                    data: ["method": .string(method.rawValue)])
+            case .queueReport: try reportQueue(request, session)
             }
         } catch {
             session.reply(request.id, error: error)
@@ -206,6 +203,16 @@ extension Hub {
         }
     }
 
+    private func reportQueue(_ request: RPCRequest, _ session: Session) throws(RPCError) {
+        let team = try request.params.string("team")
+        let now = clock.now()
+        let report = try QueueReport(params: request.params, by: session.user, at: now)
+        try change { state throws(RPCError) in
+            let events = try state.working.reportQueue(report, team: team, now: now)
+            return (events, Reply(session: session, id: request.id, result: ["seq": .int(events[0].seq)]))
+        }
+    }
+
     private func acknowledge(_ request: RPCRequest, _ session: Session) throws(RPCError) {
         let id = try request.params.int("alert", in: 1...Int64.max)
         let note = try request.params.optionalString("note") ?? ""
@@ -248,6 +255,43 @@ extension Hub {
                 self.logger.error("report read failed", metadata: ["error": "\(error)"])
                 session.reply(request.id, error: .internalError)
             }
+        }
+    }
+}
+
+extension Hub {
+    /// A queue report from outside the protocol (the HTTP side): the same checks and commit as
+    /// `queue.report`, answered with the `queue` event's seq once it is committed.
+    public func submitQueueReport(token: String, team: String, params: Params) async -> Result<Int64, RPCError> {
+        await withCheckedContinuation { continuation in
+            let now = clock.now()
+            do throws(RPCError) {
+                let user = try authenticate(token: token)
+                if let named = try params.optionalString("team"), named != team {
+                    throw .invalidParam("team", "the team in the body must match the path")
+                }
+                let report = try QueueReport(params: params, by: user, at: now)
+                try change { state throws(RPCError) in
+                    let events = try state.working.reportQueue(report, team: team, now: now)
+                    let reply = Reply(result: ["seq": .int(events[0].seq)]) { result in
+                        continuation.resume(returning: result.map { $0["seq"]?.intValue ?? 0 })
+                    }
+                    return (events, reply)
+                }
+            } catch {
+                continuation.resume(returning: .failure(error))
+            }
+        }
+    }
+
+    /// The user a bearer token belongs to (constant-time check of the secret), for the HTTP side.
+    public func authenticate(token: String) throws(RPCError) -> String {
+        guard let (key, hash) = Tokens.parse(token) else { throw RPCError(.notAuthenticated, "invalid token") }
+        return try withState { state throws(RPCError) in
+            guard let credential = state.credentials[key], credential.matches(hash) else {
+                throw RPCError(.notAuthenticated, "invalid token")
+            }
+            return credential.user
         }
     }
 }

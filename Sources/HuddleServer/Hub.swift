@@ -24,11 +24,33 @@ public final class Hub: Sendable {
         var reply: Reply?
     }
 
+    /// The answer to send once a change is committed (or its refusal if the commit fails): to a
+    /// protocol session, or to any other caller (the HTTP side) through `completion`.
     struct Reply {
-        let session: Session
-        let id: RPCID
+        enum Target {
+            case session(Session, RPCID, closeAfter: Bool)
+            case completion(@Sendable (Result<JSONValue, RPCError>) -> Void)
+        }
+
+        let target: Target
         let result: JSONValue
-        var closeAfter = false
+
+        init(session: Session, id: RPCID, result: JSONValue, closeAfter: Bool = false) {
+            target = .session(session, id, closeAfter: closeAfter)
+            self.result = result
+        }
+
+        init(result: JSONValue, completion: @escaping @Sendable (Result<JSONValue, RPCError>) -> Void) {
+            target = .completion(completion)
+            self.result = result
+        }
+
+        func fail(_ error: RPCError) {
+            switch target {
+            case .session(let session, let id, _): session.reply(id, error: error)
+            case .completion(let completion): completion(.failure(error))
+            }
+        }
     }
 
     struct State {

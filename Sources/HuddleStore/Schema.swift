@@ -84,6 +84,9 @@ enum Schema {
                     CREATE INDEX alerts_open ON alerts (team_id) WHERE ack_at IS NULL;
                     """)
         }
+        migrator.registerMigration("v3-queue") { db in
+            try db.execute(sql: "ALTER TABLE teams ADD COLUMN queue TEXT")
+        }
         return migrator
     }
 }

@@ -55,7 +55,8 @@ extension Store {
         for row in try Row.fetchAll(
             db,
             sql: """
-                SELECT t.name, t.epoch, t.seq, t.supervisors_seq, t.waitlist, t.coverage, p.policy, p.version
+                SELECT t.name, t.epoch, t.seq, t.supervisors_seq, t.waitlist, t.coverage, t.queue, p.policy, p.version,
+                    p.at AS policy_at
                 FROM teams t JOIN policy_versions p ON p.team_id = t.id
                 WHERE p.version = (SELECT MAX(version) FROM policy_versions WHERE team_id = t.id)
                 """)
@@ -66,9 +67,14 @@ extension Store {
             let waitlist = (try? JSONParser.parse(row["waitlist"] as String))?.arrayValue?
                 .compactMap(WaitlistEntry.init(stored:)) ?? []
             let coverage = (row["coverage"] as String?).flatMap { try? JSONParser.parse($0) }.flatMap(CoverageFigures.init(json:))
-            floor.teams[name] = TeamState(
+            let queue = (row["queue"] as String?).flatMap { try? JSONParser.parse($0) }.flatMap(QueueReport.init(json:))
+            var team = TeamState(
                 name: name, epoch: row["epoch"], seq: row["seq"], supervisorsSeq: row["supervisors_seq"], policy: policy,
-                waitlist: waitlist, coverage: coverage)
+                waitlist: waitlist, coverage: coverage, queuePressure: queue?.pressure ?? false,
+                nodeOutage: queue?.nodeOutage ?? false)
+            team.queue = queue
+            team.policySince = Timestamp(milliseconds: row["policy_at"])
+            floor.teams[name] = team
         }
         for row in try Row.fetchAll(
             db,
@@ -231,6 +237,10 @@ extension Store {
                 try db.cachedStatement(sql: "UPDATE users SET overdue_alerted_since = ? WHERE name = ?").execute(
                     arguments: [alert.statusSince?.milliseconds, user])
             }
+        case .queue(let report):
+            try db.cachedStatement(sql: "UPDATE teams SET queue = ? WHERE id = ?").execute(arguments: [
+                String(decoding: JSONWriter.encode(report.json), as: UTF8.self), teamID,
+            ])
         case let .alertAck(id, by, note, at):
             try db.cachedStatement(sql: "UPDATE alerts SET ack_by = ?, ack_at = ?, ack_note = ? WHERE id = ?").execute(
                 arguments: [by, at.milliseconds, note, id])
