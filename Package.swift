@@ -24,9 +24,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // No default traits: they pull swift-configuration and full Foundation, which Huddle does not use.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .target(name: "HuddleProtocol"),
+        .target(name: "HuddleFraming", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "HuddleCore", dependencies: ["HuddleProtocol"]),
         .target(
             name: "HuddleStore",
@@ -38,7 +42,7 @@ let package = Package(
         .target(
             name: "HuddleServer",
             dependencies: [
-                "HuddleCore", "HuddleProtocol", "HuddleStore",
+                "HuddleCore", "HuddleProtocol", "HuddleStore", "HuddleFraming",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -46,6 +50,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
@@ -76,6 +83,12 @@ let package = Package(
                 "HuddleClient", "HuddleProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // Fuzz targets: `swift build --product NAME -Xswiftc -DFUZZING --sanitize=fuzzer --sanitize=address`
+        // makes a libFuzzer binary; a plain build makes a replayer of the corpus (see Fuzz/README.md).
+        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),
+        .executableTarget(name: "FrameFuzzer", dependencies: ["FuzzSupport", "HuddleFraming", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")], path: "Fuzz/FrameFuzzer"),
+        .executableTarget(name: "RequestFuzzer", dependencies: ["FuzzSupport", "HuddleProtocol"], path: "Fuzz/RequestFuzzer"),
+        .executableTarget(name: "PolicyFuzzer", dependencies: ["FuzzSupport", "HuddleProtocol"], path: "Fuzz/PolicyFuzzer"),
         .testTarget(name: "HuddleProtocolTests", dependencies: ["HuddleProtocol"]),
         .testTarget(name: "HuddleCoreTests", dependencies: ["HuddleCore"]),
         .testTarget(name: "HuddleStoreTests", dependencies: ["HuddleStore"]),
@@ -83,7 +96,7 @@ let package = Package(
         .testTarget(
             name: "HuddleServerTests",
             dependencies: [
-                "HuddleServer", "HuddleClient",
+                "HuddleServer", "HuddleClient", "HuddleFraming",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

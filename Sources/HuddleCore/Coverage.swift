@@ -19,15 +19,7 @@ extension Floor {
             return (Int(n), nil)
         case .auto:
             let floor = Int(team.policy.shrinkageFloor)
-            guard let report = team.queue, let calls = report.callsPerHour, let aht = report.ahtSeconds else {
-                return (floor, nil)
-            }
-            let level = team.policy
-            let needed = ErlangC.agentsRequired(
-                callsPerHour: calls, ahtSeconds: aht, target: level.serviceLevelTarget,
-                withinSeconds: Double(level.serviceLevelWithinS)) ?? 0
-            let from = CoverageFigures.RequiredFrom(
-                callsPerHour: calls, ahtSeconds: aht, target: level.serviceLevelTarget, withinSeconds: level.serviceLevelWithinS)
+            guard let (needed, from) = team.erlang else { return (floor, nil) }
             return (max(floor, needed), from)
         }
     }
@@ -68,6 +60,8 @@ public struct CoverageDenial: Sendable, Equatable, Error {
     public var rule: Rule
     public var figures: CoverageFigures
     public var queue: JSONValue?
+    /// Slots held for others on the waitlist, which count as taken.
+    public var held: Int = 0
 
     public var rpcError: RPCError {
         var data: [String: JSONValue] = [
@@ -76,6 +70,8 @@ public struct CoverageDenial: Sendable, Equatable, Error {
             "max_on_break": .int(Int64(figures.maxOnBreak)),
         ]
         if let queue { data["queue"] = queue }
+        if held > 0 { data["held"] = .int(Int64(held)) }
+        let heldNote = held > 0 ? " (\(held) held for the waitlist)" : ""
         let message: String =
             switch rule {
             case .nodeOutage: "not granted: a network node is out"
@@ -85,7 +81,7 @@ public struct CoverageDenial: Sendable, Equatable, Error {
             case .maxOnBreak:
                 "not granted: \(Self.agents(figures.maxOnBreak)) may be on break at once and \(Self.are(figures.onBreak))"
             }
-        return RPCError(.deniedByCoverage, message, data: .object(data))
+        return RPCError(.deniedByCoverage, message + heldNote, data: .object(data))
     }
 
     static func agents(_ n: Int) -> String { n == 1 ? "1 agent" : "\(n) agents" }
@@ -106,15 +102,19 @@ extension Floor {
         case .available, .afterCallWork, .offline: gated = false
         }
         guard gated, let figures = coverage(of: teamName, live: live) else { return nil }
-        let deny = { (rule: CoverageDenial.Rule) in
-            CoverageDenial(team: teamName, rule: rule, figures: figures, queue: team.queue?.denialJSON)
-        }
-        if team.nodeOutage { return deny(.nodeOutage) }
-        if target.isBreak && team.queuePressure { return deny(.queuePressure) }
-
         let holds = team.waitlist.filter { entry in
             entry.user != name && (entry.holdUntil.map { $0 > now } ?? false)
         }
+        let deny = { (rule: CoverageDenial.Rule) in
+            CoverageDenial(team: teamName, rule: rule, figures: figures, queue: team.queue?.denialJSON, held: holds.count)
+        }
+        if team.nodeOutage { return deny(.nodeOutage) }
+        // A slot held for this agent was reserved for them: only an outage takes it back.
+        if team.waitlist.contains(where: { $0.user == name && $0.status == target && ($0.holdUntil.map { $0 > now } ?? false) }) {
+            return nil
+        }
+        if target.isBreak && team.queuePressure { return deny(.queuePressure) }
+
         var availableAfter = figures.available - (counts(name, live: live) ? 1 : 0)
         availableAfter -= holds.filter { counts($0.user, live: live) }.count
         if availableAfter < figures.required { return deny(.minAvailable) }

@@ -45,7 +45,7 @@ public struct UserState: Sendable, Equatable {
     }
 }
 
-public struct TeamState: Sendable, Equatable {
+public struct TeamState: Sendable {
     public var name: String
     /// Changes whenever the history could not be kept (a recreated or restored database).
     public var epoch: String
@@ -72,6 +72,23 @@ public struct TeamState: Sendable, Equatable {
     public var queue: QueueReport?
     /// When the policy in force was set (the clock of `queue_report_missing` before any report).
     public var policySince: Timestamp?
+    /// When `queue_report_missing` was last raised (once per silence, even if acknowledged).
+    public var missingReportRaisedAt: Timestamp?
+    /// The Erlang C figure for the latest report and the policy's service level, computed when
+    /// either changes rather than at every coverage count.
+    public var erlang: (Int, CoverageFigures.RequiredFrom)?
+
+    mutating func updateErlang() {
+        guard let report = queue, let calls = report.callsPerHour, let aht = report.ahtSeconds,
+            let needed = ErlangC.agentsRequired(
+                callsPerHour: calls, ahtSeconds: aht, target: policy.serviceLevelTarget,
+                withinSeconds: Double(policy.serviceLevelWithinS))
+        else {
+            erlang = nil
+            return
+        }
+        erlang = (needed, .init(callsPerHour: calls, ahtSeconds: aht, target: policy.serviceLevelTarget, withinSeconds: policy.serviceLevelWithinS))
+    }
 
     public init(
         name: String, epoch: String, seq: Int64 = 0, supervisorsSeq: Int64 = 0, policy: Policy = Policy(),
@@ -136,10 +153,12 @@ public struct Floor: Sendable, Equatable {
             team.policy = policy
             team.policy.version = version
             team.policySince = event.at
+            team.updateErlang()
         case .queue(let report):
             team.queue = report
             team.queuePressure = report.pressure
             team.nodeOutage = report.nodeOutage
+            team.updateErlang()
         case .coverage(let figures):
             team.coverage = figures
         case .waitlist(let entries):
@@ -155,6 +174,7 @@ public struct Floor: Sendable, Equatable {
                 users[user]?.overdueAlertedSince = alert.statusSince
             }
             if let escalated = alert.escalates { team.escalatedAlerts.insert(escalated) }
+            if alert.kind == .queueReportMissing { team.missingReportRaisedAt = alert.createdAt }
         case let .alertAck(id, _, _, _):
             team.openAlerts[id] = nil
             team.escalatedAlerts.remove(id)
@@ -192,5 +212,17 @@ extension Floor {
         }
         self.users = users
         self.teams = teams
+    }
+}
+
+extension TeamState: Equatable {
+    /// The cached Erlang figure follows from the other fields, so it takes no part in equality.
+    public static func == (a: TeamState, b: TeamState) -> Bool {
+        a.name == b.name && a.epoch == b.epoch && a.seq == b.seq && a.supervisorsSeq == b.supervisorsSeq
+            && a.policy == b.policy && a.members == b.members && a.announcedConnected == b.announcedConnected
+            && a.waitlist == b.waitlist && a.coverage == b.coverage && a.openAlerts == b.openAlerts
+            && a.escalatedAlerts == b.escalatedAlerts && a.queuePressure == b.queuePressure
+            && a.nodeOutage == b.nodeOutage && a.queue == b.queue && a.policySince == b.policySince
+            && a.missingReportRaisedAt == b.missingReportRaisedAt
     }
 }

@@ -63,7 +63,7 @@ extension Floor {
             guard let team = teams[name], let every = team.policy.queueReportEveryS else { continue }
             let last = max(team.queue?.at ?? Timestamp(milliseconds: 0), team.policySince ?? Timestamp(milliseconds: 0))
             guard now.milliseconds - last.milliseconds >= every * 1500,
-                !team.openAlerts.values.contains(where: { $0.kind == .queueReportMissing })
+                (team.missingReportRaisedAt.map { $0 < last } ?? true)
             else { continue }
             events.append(
                 raiseAlert(

@@ -3,7 +3,7 @@ import HuddleProtocol
 extension Floor {
     /// The floor's members as a snapshot shows them: agents and supervisors, sorted by name. Only
     /// supervisors and admins see why someone is on a wellbeing break.
-    public func members(of teamName: String, viewer: Role) -> [JSONValue] {
+    public func members(of teamName: String, viewer: Role, viewerName: String? = nil) -> [JSONValue] {
         guard let team = teams[teamName] else { return [] }
         return team.members.sorted().compactMap { name -> JSONValue? in
             guard let user = users[name], user.role.hasStatus else { return nil }
@@ -13,16 +13,18 @@ extension Floor {
                 "connected": .bool(team.announcedConnected.contains(name)),
             ]
             if let until = user.status.expectedUntil { member["expected_until"] = until.json }
-            if viewer.seesSupervisorStream, let reason = user.status.reason { member["reason"] = .string(reason.rawValue) }
+            if viewer.seesSupervisorStream || name == viewerName, let reason = user.status.reason {
+                member["reason"] = .string(reason.rawValue)
+            }
             return .object(member)
         }
     }
 
     /// The `snapshot` of `team.join`, as seen by `viewer`.
-    public func snapshot(of teamName: String, viewer: Role, live: Set<String>) -> JSONValue {
+    public func snapshot(of teamName: String, viewer: Role, viewerName: String? = nil, live: Set<String>) -> JSONValue {
         guard let team = teams[teamName] else { return .null }
         var snapshot: [String: JSONValue] = [
-            "members": .array(members(of: teamName, viewer: viewer)),
+            "members": .array(members(of: teamName, viewer: viewer, viewerName: viewerName)),
             "policy": team.policy.json,
             "queue": team.queue?.json ?? .null,
             "coverage": coverage(of: teamName, live: live)?.json ?? .null,

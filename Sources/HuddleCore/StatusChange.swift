@@ -96,12 +96,15 @@ extension Floor {
         let user = try user(name)
         guard user.role.hasStatus else { throw .forbidden("\(user.role.rawValue) users have no status of their own") }
         guard !user.teams.isEmpty else { throw .forbidden("\(name) is not a member of any team") }
+        try checkPlannedReturn(request.expectedSeconds, of: request.reason == .abusiveCall ? .onBreak : request.status, for: user)
         if request.reason == .abusiveCall {
+            let already = user.status.status == .onBreak && user.status.reason == .abusiveCall
             var events = try applyStatus(
                 to: user, status: .onBreak, note: request.note, expectedSeconds: request.expectedSeconds, by: name,
                 reason: .abusiveCall, now: now)
             events += leaveWaitlists(name, now: now)
-            for team in user.teams.sorted() {
+            // One alert per wellbeing break, not one per update of its note.
+            for team in user.teams.sorted() where !already {
                 events.append(
                     raiseAlert(
                         team: team, kind: .wellbeingBreak, severity: .critical, user: name, reason: .abusiveCall,
@@ -109,9 +112,19 @@ extension Floor {
             }
             return (.granted, events)
         }
-        if let denial = check(name, to: request.status, live: live, now: now) {
+        var request = request
+        // Updating the note or planned return of the current status changes no figure: no rule applies.
+        let unchanged = request.status == user.status.status
+        if !unchanged, let denial = check(name, to: request.status, live: live, now: now) {
             guard request.queue else { throw denial.rpcError }
             return try enqueue(name, request, in: denial.team, now: now)
+        }
+        // Taking a held slot with a bare request applies what the agent queued for.
+        if let held = heldRequest(for: name, now: now), held.status == request.status, request.note.isEmpty,
+            request.expectedSeconds == nil
+        {
+            request.note = held.note
+            request.expectedSeconds = held.expectedSeconds
         }
         let wasCounted = counts(name, live: live) ? user.teams : []
         var events = try applyStatus(
@@ -126,6 +139,18 @@ extension Floor {
             }
         }
         return (.granted, events)
+    }
+
+    /// `expected_s` needs a status with a limit, and stays within it (checked before any rule, so
+    /// a bad value is a bad param, not a denial).
+    func checkPlannedReturn(_ expectedSeconds: Int64?, of status: Status, for user: UserState) throws(RPCError) {
+        guard let expectedSeconds else { return }
+        guard let limit = limit(of: status, for: user) else {
+            throw .invalidParam("expected_s", "\(status.rawValue) has no time limit, so no planned return")
+        }
+        guard expectedSeconds <= limit else {
+            throw .invalidParam("expected_s", "expected_s must be at most the \(status.rawValue) limit (\(limit) s)")
+        }
     }
 
     /// A supervisor sets a member's status; always applied, recorded with `by`.
@@ -157,14 +182,7 @@ extension Floor {
         to user: UserState, status: Status, note: String, expectedSeconds: Int64?, by: String, reason: StatusReason?,
         now: Timestamp
     ) throws(RPCError) -> [Event] {
-        if let expectedSeconds {
-            guard let limit = limit(of: status, for: user) else {
-                throw .invalidParam("expected_s", "\(status.rawValue) has no time limit, so no planned return")
-            }
-            guard expectedSeconds <= limit else {
-                throw .invalidParam("expected_s", "expected_s must be at most the \(status.rawValue) limit (\(limit) s)")
-            }
-        }
+        try checkPlannedReturn(expectedSeconds, of: status, for: user)
         let previous = user.status
         let same = previous.status == status
         let since = same ? previous.since : now

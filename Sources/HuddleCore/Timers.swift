@@ -50,8 +50,10 @@ extension Floor {
                 events += systemStatus(user, .available, now: now)
                 continue
             }
-            if reminded[name] != record.since {
-                reminded[name] = record.since
+            // Reminded once per due time, and only when the agent is there to read it: one who
+            // reconnects later (after a restart, say) still gets it.
+            if reminded[name] != due && live.contains(name) {
+                reminded[name] = due
                 reminders.append(Reminder(user: name, status: record.status, since: record.since, due: due))
             }
             let grace = strictest(user, { $0.overdueGraceS }) ?? 120
@@ -60,7 +62,7 @@ extension Floor {
                     events.append(
                         raiseAlert(
                             team: team, kind: .overdueStatus, severity: .warning, user: name,
-                            text: "\(name) has been on \(record.status.label) past the planned time",
+                            text: "\(name) has been on \(record.status.label) past \(record.expectedUntil == nil ? "its limit" : "the planned return")",
                             statusSince: record.since, now: now))
                 }
             }
@@ -89,6 +91,9 @@ extension Floor {
         for team in Set(teamNames).sorted() {
             events += reconsiderWaitlist(of: team, live: live, now: now)
             if let coverage = refreshCoverage(of: team, live: live, now: now) { events.append(coverage) }
+            if let state = teams[team]?.coverage?.state, state != .breach {
+                events += clearAlerts(.coverageBreach, in: team, note: "coverage is back", now: now)
+            }
         }
         return events
     }

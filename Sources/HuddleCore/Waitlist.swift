@@ -11,6 +11,12 @@ extension Floor {
         -> (StatusDecision, [Event])
     {
         guard var list = teams[teamName]?.waitlist else { throw .unknown("team", teamName) }
+        // One place in one queue: waiting in another team's queue ends.
+        var events: [Event] = []
+        for other in (users[name]?.teams ?? []).sorted() where other != teamName {
+            guard let otherList = teams[other]?.waitlist, otherList.contains(where: { $0.user == name }) else { continue }
+            events.append(emit(team: other, .waitlist(otherList.filter { $0.user != name }), at: now))
+        }
         if let index = list.firstIndex(where: { $0.user == name }) {
             list[index].status = request.status
             list[index].note = request.note
@@ -22,7 +28,8 @@ extension Floor {
                     expectedSeconds: request.expectedSeconds))
         }
         let position = (list.firstIndex { $0.user == name } ?? list.count - 1) + 1
-        return (.waitlisted(position: position), [emit(team: teamName, .waitlist(list), at: now)])
+        events.insert(emit(team: teamName, .waitlist(list), at: now), at: 0)
+        return (.waitlisted(position: position), events)
     }
 
     /// `waitlist.cancel`: the user leaves the team's queue.

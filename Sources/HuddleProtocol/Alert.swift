@@ -68,6 +68,7 @@ public struct Alert: Sendable, Equatable {
         ]
         if let user { fields["user"] = .string(user) }
         if let reason { fields["reason"] = .string(reason.rawValue) }
+        if let escalates { fields["escalates"] = .int(escalates) }
         return fields
     }
 
@@ -75,7 +76,6 @@ public struct Alert: Sendable, Equatable {
     public var snapshotJSON: JSONValue {
         var object = eventFields
         object["team"] = .string(team)
-        if let escalates { object["escalates"] = .int(escalates) }
         return .object(object)
     }
 }

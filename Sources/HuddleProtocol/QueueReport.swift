@@ -45,8 +45,8 @@ public struct QueueReport: Sendable, Equatable {
         self.at = at
         callsWaiting = try params.int("calls_waiting", in: 0...1_000_000)
         oldestWaitSeconds = try params.int("oldest_wait_s", in: 0...10_000_000)
-        callsPerHour = try Self.number(params, "calls_per_hour", above: -1)
-        ahtSeconds = try Self.number(params, "aht_s", above: 0)
+        callsPerHour = try Self.number(params, "calls_per_hour", allowZero: true)
+        ahtSeconds = try Self.number(params, "aht_s", allowZero: false)
         var nodes: [NodeOut] = []
         if let value = params["nodes_out"], value != .null {
             guard let list = value.arrayValue, list.count <= 1000 else {
@@ -69,10 +69,11 @@ public struct QueueReport: Sendable, Equatable {
         nodeOutage = false
     }
 
-    static func number(_ params: Params, _ key: String, above minimum: Double) throws(RPCError) -> Double? {
+    static func number(_ params: Params, _ key: String, allowZero: Bool) throws(RPCError) -> Double? {
         guard let value = params[key], value != .null else { return nil }
-        guard let number = value.doubleValue, number.isFinite, number > minimum, number <= 1_000_000 else {
-            throw .invalidParam(key, "\(key) must be a number \(minimum < 0 ? "of at least 0" : "above 0")")
+        guard let number = value.doubleValue, number.isFinite, allowZero ? number >= 0 : number > 0, number <= 1_000_000
+        else {
+            throw .invalidParam(key, "\(key) must be a number \(allowZero ? "from 0" : "above 0") to 1000000")
         }
         return number
     }

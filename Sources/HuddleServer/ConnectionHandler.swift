@@ -1,5 +1,6 @@
 import HuddleProtocol
 import Logging
+import HuddleFraming
 import NIOCore
 #if canImport(Glibc)
 import Glibc
@@ -42,6 +43,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         let outbox = Outbox(channel: channel, writeTimeout: .seconds(configuration.writeTimeoutSeconds)) {
             [logger] in
             logger.info("disconnecting a slow reader")
+            ServerMetrics.slowReaderDisconnected()
             // Best effort: a reader this far behind rarely gets to read it.
             let closing = RPCFrame.notification("session.closing", ["reason": .string(ClosingReason.slowReader.rawValue)])
             channel.writeAndFlush(ByteBuffer(bytes: closing), promise: nil)
@@ -117,6 +119,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             let decoded = RPCRequest.decode(bytes)
             let isPing = (try? decoded.get())?.method == Method.ping.rawValue
             if !isPing, let wait = limiter.take(nowMillis: Self.monotonicMillis()) {
+                ServerMetrics.rateLimited(.protocol)
                 let id = (try? decoded.get())?.id
                 outbox.enqueue(
                     RPCFrame.error(

@@ -39,7 +39,9 @@ extension Hub {
         }
         guard let batch else { return }
         let events = batch.flatMap(\.events)
+        let started = ContinuousClock.now
         store.commit(events) { result in
+            ServerMetrics.commitFinished(events: events.count, startedAt: started, result)
             self.finish(batch, result)
         }
     }
@@ -98,6 +100,7 @@ extension Hub {
         guard var subscribers = state.subscribers[encoded.event.team], !subscribers.isEmpty else { return }
         let buffer = ByteBuffer(bytes: encoded.line)
         let supervisorsOnly = encoded.event.stream == .supervisors
+        ServerMetrics.delivered(supervisorsOnly ? subscribers.values.count { $0.session.role.seesSupervisorStream } : subscribers.count)
         var holding = false
         for subscriber in subscribers.values {
             if supervisorsOnly && !subscriber.session.role.seesSupervisorStream { continue }

@@ -1,6 +1,7 @@
 import HuddleProtocol
 import Logging
 import NIOConcurrencyHelpers
+import HuddleFraming
 import NIOCore
 import NIOPosix
 import NIOSSL

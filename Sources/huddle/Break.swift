@@ -5,7 +5,16 @@ import HuddleProtocol
 struct Break: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "break",
-        abstract: "Take a break, e.g. huddle break 15 be right back.")
+        abstract: "Take a break, e.g. huddle break 15 be right back.",
+        discussion: """
+            A first word that is a whole number is the minutes planned (huddle break 15 coffee); the rest is \
+            the note your team sees. If coverage does not allow it, the answer says why (exit 3); --queue \
+            waits your turn instead.
+
+            After an abusive call, huddle break --abusive [MINUTES] [NOTE] is always granted. Your team sees \
+            an ordinary break (with your note, if you give one); only supervisors learn why, and they are \
+            alerted at once.
+            """)
 
     @OptionGroup var options: GlobalOptions
 

@@ -54,13 +54,16 @@ struct StatusChange {
     func describe(_ result: StatusSetResult, note: String?, minutes: Int64?) -> String {
         switch result.decision {
         case .waitlisted(let position):
-            let place = position.map { "number \($0) in line" } ?? "in line"
-            return "Queued for \(status.label): you are \(place). When your turn comes (huddle watch shows it), "
-                + "run the same command again within 2 minutes."
+            let place = position.map { "position \($0)" } ?? "in line"
+            let team = result.team.map { " on \(TextRules.sanitizedForTerminal($0))" } ?? ""
+            let command = StatusNames.command(for: status) ?? status.rawValue
+            return "Queued for \(StatusNames.request(for: status)): \(place)\(team). You will be told when it is your turn.\n"
+                + "Keep huddle watch open: when your slot is held, run huddle \(command) within 2 minutes to take it "
+                + "(huddle waitlist cancel leaves the queue)."
         case .granted:
             if reason == .abusiveCall {
                 // Discreet on purpose: the screen may be seen by others.
-                return "Break started. Take the time you need."
+                return "Break started. Take the time you need; your supervisor has been told."
             }
             var text = "Status: \(status.label)"
             if let note { text += " \"\(TextRules.sanitizedForTerminal(note))\"" }

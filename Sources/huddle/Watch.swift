@@ -28,7 +28,11 @@ struct Watch: AsyncParsableCommand {
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    try await watcher.run { update in printer.show(update) }
+                    var viewer: String?
+                    try await watcher.run { update in
+                        if case .signedIn(let hello) = update { viewer = hello.user }
+                        printer.show(update, viewer: viewer)
+                    }
                 }
                 group.addTask {
                     await Interrupt.wait()
@@ -48,7 +52,8 @@ struct Watch: AsyncParsableCommand {
 struct WatchPrinter: Sendable {
     var json: Bool
 
-    func show(_ update: WatchUpdate) {
+    /// `viewer` is the signed-in user, so that their own held slot reads "your break slot".
+    func show(_ update: WatchUpdate, viewer: String? = nil) {
         switch update {
         case .signedIn(let hello):
             note("signed in as \(clean(hello.user)) (\(clean(hello.roleName)))")
@@ -59,7 +64,7 @@ struct WatchPrinter: Sendable {
             if json {
                 Console.json(event.params)
             } else {
-                Console.out(EventText.line(event, timeOfDay: ClockText.localTimeOfDay))
+                Console.out(EventText.line(event, viewer: viewer, timeOfDay: ClockText.localTimeOfDay))
             }
         case .reminder(let params):
             note(EventText.reminderLine(params, timeOfDay: ClockText.localTimeOfDay))

@@ -14,7 +14,7 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "The data folder (default ./huddle-data).") var data: String?
     @Option(help: "Protocol address HOST:PORT (default 127.0.0.1:7447; port 0 picks a free port).") var listen: String?
-    @Option(help: "HTTP address HOST:PORT (default 127.0.0.1:7448). Accepted now; the HTTP side comes later.")
+    @Option(help: "HTTP address HOST:PORT (default 127.0.0.1:7448; port 0 picks a free port): queue reports, /metrics, /healthz.")
     var http: String?
     @Flag(help: "Turn TLS off on the protocol port (loopback development only).") var plaintext = false
     @Flag(help: "Turn TLS off on the HTTP port.") var httpPlaintext = false
@@ -93,6 +93,7 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "huddled")
+        let metrics = ServerMetrics.bootstrap()
         let clock = SystemWallClock()
         let dataDirectory = settings.data
         try FileManager.default.createDirectory(
@@ -107,28 +108,35 @@ struct Serve: AsyncParsableCommand {
         }
 
         var tlsContext: NIOSSLContext?
-        if !settings.server.plaintext {
+        if !settings.server.plaintext || !settings.httpPlaintext {
             let (files, created) = try TLSFiles.ensureSelfSigned(
                 inDataDirectory: dataDirectory, hostName: ProcessInfo.processInfo.hostName)
             tlsContext = try TLSFiles.makeServerContext(files)
             let fingerprint = try TLSFiles.sha256Fingerprint(pemFile: files.certificatePath)
             logger.notice(
                 "\(created ? "generated a self-signed certificate" : "using the certificate") \(files.certificatePath); SHA-256 fingerprint \(fingerprint)")
-        } else {
+        }
+        if settings.server.plaintext {
             logger.warning("TLS is off on the protocol port (--plaintext): use this on loopback only")
         }
-        logger.info(
-            "HTTP side not available in this version; \(settings.http) stays closed",
-            metadata: ["http": "\(settings.http)"])
+        let (httpHost, httpPort) = try Settings.hostPort(settings.http)
+        if settings.httpPlaintext {
+            logger.warning("TLS is off on the HTTP port (--http-plaintext): bearer tokens travel in clear")
+        }
 
         let hub = Hub(store: store, clock: clock, configuration: settings.server, logger: logger)
         try await hub.load()
-        let server = ProtocolServer(hub: hub, tlsContext: tlsContext, logger: logger)
-        let reload = Reloader(command: self, hub: hub, server: server, logger: logger)
+        let server = ProtocolServer(hub: hub, tlsContext: settings.server.plaintext ? nil : tlsContext, logger: logger)
+        let http = HTTPServer(
+            host: httpHost, port: httpPort, hub: hub, protocolServer: server, metrics: metrics,
+            tlsContext: settings.httpPlaintext ? nil : tlsContext, logger: logger)
+        let reload = Reloader(command: self, hub: hub, server: server, http: http, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [
                     .init(service: server),
+                    // After the protocol server: the group stops services in reverse order.
+                    .init(service: http),
                     .init(service: Housekeeping(hub: hub, logger: logger)),
                     .init(service: reload),
                 ],
@@ -146,6 +154,7 @@ struct Reloader: Service {
     let command: Serve
     let hub: Hub
     let server: ProtocolServer
+    let http: HTTPServer
     let logger: Logger
 
     func run() async throws {
@@ -158,11 +167,12 @@ struct Reloader: Service {
                 next.server.listenPort = current.listenPort
                 next.server.plaintext = current.plaintext
                 hub.updateConfiguration(next.server)
-                if !current.plaintext {
+                if !current.plaintext || http.usesTLS {
                     let files = TLSFiles(certificatePath: "\(next.data)/tls/cert.pem", keyPath: "\(next.data)/tls/key.pem")
                     do {
                         let context = try TLSFiles.makeServerContext(files)
-                        server.replaceTLSContext(context)
+                        if !current.plaintext { server.replaceTLSContext(context) }
+                        http.replaceTLSContext(context)
                         let fingerprint = try TLSFiles.sha256Fingerprint(pemFile: files.certificatePath)
                         logger.notice("certificate reloaded; SHA-256 fingerprint \(fingerprint)")
                     } catch {

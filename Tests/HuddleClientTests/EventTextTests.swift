@@ -46,11 +46,50 @@ import Testing
         #expect(line(["type": "presence", "user": "bob", "connected": false]) == "09:15:02 floor-a  bob  disconnected")
         #expect(
             line(["type": "coverage", "available": 1, "required": 2, "on_break": 2, "max_on_break": 2, "state": "breach"])
-                == "09:15:02 floor-a  coverage  1 available, 2 required; 2 on break (max 2): BREACH")
+                == "09:15:02 floor-a  coverage  1 available (2 required), 2 on break (max 2) — BREACH")
         #expect(
-            line(["type": "waitlist", "users": [["user": "bob", "status": "lunch", "since": "2026-11-23T09:00:00.000Z"]]])
-                == "09:15:02 floor-a  waitlist  bob (Lunch)")
+            line(["type": "coverage", "available": 2, "required": 2, "on_break": 1, "max_on_break": 1, "state": "at_risk"])
+                == "09:15:02 floor-a  coverage  2 available (2 required), 1 on break (max 1) — at risk")
+        #expect(
+            line(["type": "coverage", "available": 3, "required": 1, "on_break": 0, "max_on_break": 1, "state": "ok"])
+                == "09:15:02 floor-a  coverage  3 available (1 required), 0 on break (max 1)")
+        #expect(
+            line([
+                "type": "coverage", "available": 9, "required": 8, "on_break": 0, "max_on_break": 2, "state": "ok",
+                "required_from": ["calls_per_hour": 60, "aht_s": 300, "target": 0.8, "within_s": 20],
+            ]) == "09:15:02 floor-a  coverage  9 available (8 required), 0 on break (max 2) (required for 60 calls/h at 300s, 80% within 20s)")
+        #expect(
+            line([
+                "type": "waitlist",
+                "users": [
+                    ["user": "bob", "status": "break", "since": "2026-11-23T09:00:00.000Z"],
+                    ["user": "carol", "status": "lunch", "since": "2026-11-23T09:01:00.000Z"],
+                ],
+            ]) == "09:15:02 floor-a  waitlist  1. bob (Break), 2. carol (Lunch)")
         #expect(line(["type": "waitlist", "users": []]) == "09:15:02 floor-a  waitlist  empty")
+    }
+
+    @Test func aHeldSlotSpeaksToItsOwner() {
+        let fields: [String: JSONValue] = [
+            "type": "waitlist_ready", "user": "bob", "status": "break", "hold_until": "2026-11-23T18:42:05.000Z",
+        ]
+        let mine = EventText.line(event(fields), viewer: "bob") { ClockText.timeOfDay($0) }
+        #expect(mine == "09:15:02 floor-a  bob  your break slot is held until 18:42:05; run huddle break to take it")
+        let theirs = EventText.line(event(fields), viewer: "sam") { ClockText.timeOfDay($0) }
+        #expect(theirs == "09:15:02 floor-a  bob  break slot held until 18:42:05")
+        #expect(line(fields) == "09:15:02 floor-a  bob  break slot held until 18:42:05")
+    }
+
+    @Test func reminders() {
+        let params: JSONValue = [
+            "status": "break", "since": "2026-11-23T09:00:00.000Z", "due": "2026-11-23T09:15:00.000Z",
+            "text": "Your Break is past its time; please update your status.",
+        ]
+        #expect(
+            EventText.reminderLine(params) { ClockText.timeOfDay($0) }
+                == "Reminder: your Break is past its time (due 09:15:00)")
+        let unknown: JSONValue = ["status": "nap", "text": "Your nap\u{1B}[2J is over"]
+        #expect(EventText.reminderLine(unknown) { ClockText.timeOfDay($0) } == "Reminder: Your nap\u{FFFD}[2J is over")
     }
 
     @Test func queueAndAlert() {
@@ -63,7 +102,23 @@ import Testing
             line([
                 "stream": "supervisors", "type": "alert", "alert": 42, "kind": "overdue_status", "severity": "warning",
                 "user": "alice", "text": "Break is 3m over",
-            ]) == "09:15:02 floor-a  ALERT  [warning] overdue_status #42 alice: Break is 3m over")
+            ]) == "09:15:02 floor-a  ALERT  overdue_status alice: Break is 3m over (warning, #42)")
+        // As the transcript sends it (Protocol/examples/05-coverage.jsonl).
+        #expect(
+            line([
+                "stream": "supervisors", "type": "alert", "alert": 1, "kind": "wellbeing_break", "severity": "critical",
+                "user": "carol", "reason": "abusive_call", "created_at": "2026-11-23T09:15:02.120Z",
+                "text": "carol ended an abusive call and is taking a recovery break",
+            ])
+                == "09:15:02 floor-a  ALERT  wellbeing_break carol: carol ended an abusive call and is taking a recovery break (critical, #1)")
+        #expect(
+            line([
+                "stream": "supervisors", "type": "alert", "alert": 3, "kind": "escalation", "severity": "critical",
+                "text": "nobody acknowledged", "escalates": 1,
+            ]) == "09:15:02 floor-a  ALERT  escalation: nobody acknowledged (critical, #3, escalates #1)")
+        #expect(
+            line(["stream": "supervisors", "type": "alert_ack", "alert": 1, "by": "sam", "note": "Coming over, Carol"])
+                == "09:15:02 floor-a  sam  acknowledged alert #1: Coming over, Carol")
     }
 
     @Test func decodesCommonFields() throws {

@@ -196,3 +196,76 @@ import Testing
         #expect(byStatus[.available]?.count == 3)
     }
 }
+
+extension WaitlistAndTimerTests {
+    @Test func aHeldSlotIsHonouredEvenIfAWellbeingBreakCameMeanwhile() throws {
+        var floor = floor(agents: 4)
+        let live = live(4)
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak), live: live, now: clock.now())
+        _ = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak, queue: true), live: live, now: clock.now())
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .available), live: live, now: clock.now())
+        _ = floor.settle(["t"], live: live, now: clock.now())
+        // a3 ends an abusive call: always granted, over max_on_break.
+        _ = try floor.setOwnStatus(user: "a3", StatusRequest(status: .onBreak, reason: .abusiveCall), live: live, now: clock.now())
+        #expect(floor.check("a4", to: .onBreak, live: live, now: clock.now())?.held == 1)
+        let (decision, _) = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak), live: live, now: clock.now())
+        #expect(decision == .granted)
+    }
+}
+
+extension WaitlistAndTimerTests {
+    @Test func updatingTheCurrentStatusIsNotSubjectToTheRules() throws {
+        var floor = floor(agents: 2)
+        let live = live(2)
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak), live: live, now: clock.now())
+        floor.teams["t"]?.queuePressure = true
+        let (decision, _) = try floor.setOwnStatus(
+            user: "a1", StatusRequest(status: .onBreak, note: "5 more minutes", expectedSeconds: 600), live: live, now: clock.now())
+        #expect(decision == .granted)
+        // A planned return past the limit is a bad param, not a denial, even with queue: true.
+        #expect(throws: RPCError.invalidParam("expected_s", "expected_s must be at most the lunch limit (3600 s)")) {
+            try floor.setOwnStatus(user: "a2", StatusRequest(status: .lunch, expectedSeconds: 5000, queue: true), live: live, now: clock.now())
+        }
+    }
+
+    @Test func aSecondWellbeingRequestRaisesNoSecondAlert() throws {
+        var floor = floor(agents: 2)
+        let live = live(2)
+        let (_, first) = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak, reason: .abusiveCall), live: live, now: clock.now())
+        let (_, second) = try floor.setOwnStatus(
+            user: "a1", StatusRequest(status: .onBreak, note: "still here", reason: .abusiveCall), live: live, now: clock.now())
+        #expect(first.filter { $0.payload.type == "alert" }.count == 1)
+        #expect(second.filter { $0.payload.type == "alert" }.isEmpty)
+        // The agent sees their own reason; a teammate does not.
+        let own = floor.members(of: "t", viewer: .agent, viewerName: "a1").first { $0["user"] == "a1" }
+        #expect(own?["reason"] == "abusive_call")
+        let other = floor.members(of: "t", viewer: .agent, viewerName: "a2").first { $0["user"] == "a1" }
+        #expect(other?["reason"] == nil)
+    }
+
+    @Test func aBreachAlertClearsWhenCoverageIsBack() throws {
+        var floor = floor(agents: 2, minAvailable: 2)
+        let live = live(2)
+        let (_, events) = try floor.setOwnStatus(user: "a1", StatusRequest(status: .offline), live: live, now: clock.now())
+        #expect(events.contains { $0.params["kind"] == "coverage_breach" })
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .available), live: live, now: clock.now())
+        let settled = floor.settle(["t"], live: live, now: clock.now())
+        #expect(settled.contains { $0.payload.type == "alert_ack" && $0.params["by"] == "system" })
+        #expect(floor.teams["t"]?.openAlerts.isEmpty == true)
+    }
+
+    @Test func remindersWaitForTheAgentToBeThere() throws {
+        var floor = floor(agents: 2)
+        let live = live(2)
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak, expectedSeconds: 60), live: live, now: clock.now())
+        var reminded: [String: Timestamp] = [:]
+        clock.advance(seconds: 61)
+        let away = live.subtracting(["a1"])
+        #expect(floor.runTimers(live: away, absentSince: [:], reminded: &reminded, now: clock.now()).reminders.isEmpty)
+        #expect(floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: clock.now()).reminders.count == 1)
+        // A new planned return is a new due time, reminded again when it passes.
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak, expectedSeconds: 300), live: live, now: clock.now())
+        clock.advance(seconds: 301)
+        #expect(floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: clock.now()).reminders.count == 1)
+    }
+}

@@ -52,3 +52,15 @@ import Testing
         #expect(try JSONParser.parse(JSONWriter.encode(value)) == value)
     }
 }
+
+extension JSONCodecTests {
+    /// Found by the request fuzzer: `0.0` is written back as `0`, which reads as an integer. JSON
+    /// has one kind of number, so that is the right output; the round trip holds numerically.
+    @Test func integralDoublesAreWrittenAsIntegers() throws {
+        let value = try JSONParser.parse("0.0")
+        #expect(value == .double(0))
+        #expect(String(decoding: JSONWriter.encode(value), as: UTF8.self) == "0")
+        #expect(try JSONParser.parse(JSONWriter.encode(value)).doubleValue == 0)
+        #expect(String(decoding: JSONWriter.encode(.double(-2e20)), as: UTF8.self) == "-2e+20")
+    }
+}

@@ -14,6 +14,8 @@ import Testing
         #expect(Timestamp(rfc3339: "2026-11-23T10:15:02.12+01:00")?.milliseconds == 1_795_425_302_120)
         #expect(Timestamp(rfc3339: "2026-11-23T09:15:02Z")?.milliseconds == 1_795_425_302_000)
         #expect(Timestamp(rfc3339: "2026-13-23T09:15:02Z") == nil)
+        #expect(Timestamp(rfc3339: "2026-02-31T00:00:00Z") == nil)
+        #expect(Timestamp(rfc3339: "2024-02-29T00:00:00Z") != nil)
         #expect(Timestamp(rfc3339: "yesterday") == nil)
         #expect(Timestamp(rfc3339: "2026-11-23T09:15:02") == nil)
     }

@@ -3,7 +3,7 @@ import NIOEmbedded
 import NIOTestUtils
 import Testing
 
-@testable import HuddleServer
+@testable import HuddleFraming
 
 @Suite struct LineFrameDecoderTests {
     func line(_ s: String) -> InboundFrame { .line(Array(s.utf8)) }

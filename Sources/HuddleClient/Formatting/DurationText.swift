@@ -42,6 +42,17 @@ public enum ClockText {
         String(timeOfDay(time, offsetSeconds: offsetSeconds).prefix(5))
     }
 
+    /// `2026-11-23 09:15` in UTC shifted by `offsetSeconds`.
+    public static func dateTime(_ time: Timestamp, offsetSeconds: Int = 0) -> String {
+        let text = time.adding(seconds: Int64(offsetSeconds)).rfc3339
+        return String(text.prefix(10)) + " " + String(text.dropFirst(11).prefix(5))
+    }
+
+    /// `2026-11-23 09:15` in the local time zone.
+    public static func localDateTime(_ time: Timestamp) -> String {
+        dateTime(time, offsetSeconds: localOffsetSeconds(at: time))
+    }
+
     /// The local time zone's offset from UTC at `time`, daylight saving included.
     public static func localOffsetSeconds(at time: Timestamp) -> Int {
         var seconds = time_t(time.milliseconds / 1000)

@@ -4,14 +4,19 @@ import HuddleProtocol
 /// `09:15:02 floor-a  alice  Break "be right back" (15m planned)`.
 /// Every string that came from the wire passes through `TextRules.sanitizedForTerminal`.
 public enum EventText {
-    /// `timeOfDay` renders `at` (local time in the CLI; tests pass a fixed zone).
-    public static func line(_ event: EventNotification, timeOfDay: (Timestamp) -> String) -> String {
+    /// `timeOfDay` renders `at` (local time in the CLI; tests pass a fixed zone). `viewer` is the
+    /// signed-in user, so that what concerns them can say "your".
+    public static func line(
+        _ event: EventNotification, viewer: String? = nil, timeOfDay: (Timestamp) -> String
+    ) -> String {
         let time = event.at.map(timeOfDay) ?? "--:--:--"
-        let (who, what) = describe(event, timeOfDay: timeOfDay)
+        let (who, what) = describe(event, viewer: viewer, timeOfDay: timeOfDay)
         return "\(time) \(clean(event.team))  \(who)  \(what)"
     }
 
-    static func describe(_ event: EventNotification, timeOfDay: (Timestamp) -> String) -> (String, String) {
+    static func describe(
+        _ event: EventNotification, viewer: String?, timeOfDay: (Timestamp) -> String
+    ) -> (String, String) {
         let p = event.params
         let user = clean(p["user"]?.stringValue ?? "?")
         switch event.type {
@@ -49,31 +54,55 @@ public enum EventText {
             if let comment = p["comment"]?.stringValue, !comment.isEmpty { text += ": \(clean(comment))" }
             return (clean(p["by"]?.stringValue ?? "?"), text)
         case "coverage":
-            var text = "\(p["available"]?.intValue ?? 0) available, \(p["required"]?.intValue ?? 0) required"
-            text += "; \(p["on_break"]?.intValue ?? 0) on break (max \(p["max_on_break"]?.intValue ?? 0))"
+            // `2 available (2 required), 1 on break (max 1) — at risk`
+            var text = "\(p["available"]?.intValue ?? 0) available (\(p["required"]?.intValue ?? 0) required)"
+            text += ", \(p["on_break"]?.intValue ?? 0) on break (max \(p["max_on_break"]?.intValue ?? 0))"
+            if let from = p["required_from"], let calls = from["calls_per_hour"]?.doubleValue,
+                let aht = from["aht_s"]?.doubleValue
+            {
+                text += " (required for \(number(calls)) calls/h at \(number(aht))s"
+                if let target = from["target"]?.doubleValue, let within = from["within_s"]?.intValue {
+                    text += ", \(number(target * 100))% within \(within)s"
+                }
+                text += ")"
+            }
             switch p["state"]?.stringValue {
-            case "at_risk"?: text += ": at risk"
-            case "breach"?: text += ": BREACH"
+            case "at_risk"?: text += " — at risk"
+            case "breach"?: text += " — BREACH"
             default: break
             }
             return ("coverage", text)
         case "waitlist":
             let users = (p["users"]?.arrayValue ?? []).compactMap { entry -> String? in
                 guard let name = entry["user"]?.stringValue else { return nil }
-                guard let status = entry["status"]?.stringValue else { return clean(name) }
-                return "\(clean(name)) (\(label(status)))"
+                var text = clean(name)
+                if let status = entry["status"]?.stringValue { text += " (\(label(status)))" }
+                return text
             }
-            return ("waitlist", users.isEmpty ? "empty" : users.joined(separator: ", "))
+            let numbered = users.enumerated().map { "\($0.offset + 1). \($0.element)" }
+            return ("waitlist", numbered.isEmpty ? "empty" : numbered.joined(separator: ", "))
         case "waitlist_ready":
-            var text = "may take \(label(p["status"]?.stringValue ?? "?")) now"
-            if let until = time(p["hold_until"]) { text += " (held until \(timeOfDay(until)))" }
-            return (user, text)
+            let statusName = p["status"]?.stringValue ?? "?"
+            let slot = label(statusName).lowercased() + " slot"
+            let until = time(p["hold_until"]).map { " until \(timeOfDay($0))" } ?? ""
+            if let viewer, p["user"]?.stringValue == viewer {
+                var text = "your \(slot) is held\(until)"
+                if let command = Status(rawValue: statusName).flatMap(StatusNames.command(for:)) {
+                    text += "; run huddle \(command) to take it"
+                }
+                return (user, text)
+            }
+            return (user, "\(slot) held\(until)")
         case "alert":
-            var text = "[\(clean(p["severity"]?.stringValue ?? "?"))] \(clean(p["kind"]?.stringValue ?? "?"))"
-            if let id = p["alert"] { text += " #\(clean(scalar(id)))" }
+            // `ALERT  wellbeing_break carol: <text> (critical, #1)`; the id is what `huddle ack` takes.
+            var text = clean(p["kind"]?.stringValue ?? "?")
             if let concerned = p["user"]?.stringValue { text += " \(clean(concerned))" }
-            if let reason = p["reason"]?.stringValue { text += " (\(clean(reason)))" }
             if let body = p["text"]?.stringValue, !body.isEmpty { text += ": \(clean(body))" }
+            var tags: [String] = []
+            if let severity = p["severity"]?.stringValue { tags.append(clean(severity)) }
+            if let id = p["alert"] { tags.append("#" + clean(scalar(id))) }
+            if let escalates = p["escalates"] { tags.append("escalates #" + clean(scalar(escalates))) }
+            if !tags.isEmpty { text += " (\(tags.joined(separator: ", ")))" }
             return ("ALERT", text)
         case "alert_ack":
             var text = "acknowledged alert"
@@ -86,12 +115,16 @@ public enum EventText {
     }
 
     /// A reminder notification (`{status, since, due, text}`) as one line.
+    /// `Reminder: your Break is past its time (due 09:30:02).` Worded here for a known status; the
+    /// server's text (sanitised) otherwise.
     public static func reminderLine(_ params: JSONValue, timeOfDay: (Timestamp) -> String) -> String {
         var text = "Reminder: "
-        if let body = params["text"]?.stringValue, !body.isEmpty {
+        if let status = params["status"]?.stringValue.flatMap(Status.init(rawValue:)) {
+            text += "your \(status.label) is past its time"
+        } else if let body = params["text"]?.stringValue, !body.isEmpty {
             text += clean(body)
         } else {
-            text += "\(label(params["status"]?.stringValue ?? "?")) is past its time"
+            text += "your status is past its time"
         }
         if let due = time(params["due"]) { text += " (due \(timeOfDay(due)))" }
         return text
@@ -108,6 +141,13 @@ public enum EventText {
 
     static func time(_ value: JSONValue?) -> Timestamp? {
         value?.stringValue.flatMap { Timestamp(rfc3339: $0) }
+    }
+
+    /// `80`, `12.5`: whole numbers without a fraction.
+    static func number(_ value: Double) -> String {
+        let rounded = (value * 10).rounded() / 10
+        if rounded == rounded.rounded(), abs(rounded) < 1e15 { return String(Int64(rounded)) }
+        return String(rounded)
     }
 
     static func scalar(_ value: JSONValue) -> String {

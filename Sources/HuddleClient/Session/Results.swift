@@ -129,6 +129,8 @@ public struct StatusSetResult: Sendable, Equatable {
 
     public var decision: Decision
     public var seq: Int64?
+    /// The team whose waitlist the request joined (waitlisted answers only).
+    public var team: String?
     public var raw: JSONValue
 
     public init(json: JSONValue) throws(UnexpectedAnswer) {
@@ -138,6 +140,7 @@ public struct StatusSetResult: Sendable, Equatable {
         default: throw UnexpectedAnswer(method: Method.statusSet.rawValue, detail: "decision is missing")
         }
         seq = json["seq"]?.intValue
+        team = json["team"]?.stringValue
         raw = json
     }
 }

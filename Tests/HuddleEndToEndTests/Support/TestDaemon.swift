@@ -22,6 +22,8 @@ final class TestDaemon: @unchecked Sendable {
     let plaintext: Bool
     private(set) var process: Process?
     private(set) var port = 0
+    /// The HTTP side's port (`--http 127.0.0.1:0`), learnt from the `http listening on` line.
+    private(set) var httpPort = 0
     private var logCount = 0
 
     var data: String { "\(directory)/data" }
@@ -37,7 +39,7 @@ final class TestDaemon: @unchecked Sendable {
     }
 
     /// Starts (or restarts, on the same data folder and port when possible) and waits for the
-    /// "listening" line.
+    /// "listening" lines of the protocol port and of the HTTP side.
     func start(port requested: Int? = nil) async throws {
         logCount += 1
         let process = Process()
@@ -54,9 +56,11 @@ final class TestDaemon: @unchecked Sendable {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if let text = try? String(contentsOfFile: logPath, encoding: .utf8),
-                let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression)
+                let range = text.range(of: #"(?<!http )listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+                let httpRange = text.range(of: #"http listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression)
             {
                 port = Int(text[range].split(separator: ":").last ?? "") ?? 0
+                httpPort = Int(text[httpRange].split(separator: ":").last ?? "") ?? 0
                 return
             }
             guard process.isRunning else { throw Failure(description: "huddled exited early:\n\(self.log)") }

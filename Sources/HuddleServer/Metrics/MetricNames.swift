@@ -1,0 +1,46 @@
+import Prometheus
+
+/// Every metric the daemon exports, with its `# HELP` text (Prometheus text format).
+/// `promtool check metrics` refuses a family without help, so the factory looks it up here.
+enum MetricName {
+    // Counted on the hot paths through swift-metrics.
+    static let eventsCommitted = "huddle_events_committed_total"
+    static let deliveries = "huddle_deliveries_total"
+    static let commitLatency = "huddle_commit_latency_seconds"
+    static let commitBatch = "huddle_commit_batch_events"
+    static let slowReaderDisconnects = "huddle_slow_reader_disconnects_total"
+    static let rateLimited = "huddle_rate_limited_total"
+
+    // Read from the hub at scrape time.
+    static let connections = "huddle_connections"
+    static let sessions = "huddle_sessions"
+    static let teamAvailable = "huddle_team_available"
+    static let teamRequired = "huddle_team_required"
+    static let teamOnBreak = "huddle_team_on_break"
+    static let alertsOpen = "huddle_alerts_open"
+
+    static let help: [String: String] = [
+        eventsCommitted: "Events committed to the event log.",
+        deliveries: "Event lines enqueued to sessions by the fan-out (one per recipient).",
+        commitLatency: "Time one commit transaction took, from its start to its completion.",
+        commitBatch: "Events written by one commit transaction (group commit).",
+        slowReaderDisconnects: "Connections closed because the client did not read fast enough.",
+        rateLimited: "Requests refused by a rate limit, by side (protocol or http).",
+        connections: "Open protocol connections, authenticated or not.",
+        sessions: "Authenticated protocol sessions by role.",
+        teamAvailable: "Agents available on the phones, as last announced to the team.",
+        teamRequired: "Agents the coverage policy requires available, as last announced to the team.",
+        teamOnBreak: "Agents on break or at lunch, as last announced to the team.",
+        alertsOpen: "Open (unacknowledged) alerts by team and kind.",
+    ]
+
+    /// The help text for `name`; metrics made by libraries through swift-metrics get a generic one.
+    static func help(for name: String) -> String {
+        help[name] ?? "\(name) (reported through swift-metrics)."
+    }
+
+    /// The registry's description of `name`: the whole name as given, and its help.
+    static func descriptor(_ name: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help(for: name))
+    }
+}

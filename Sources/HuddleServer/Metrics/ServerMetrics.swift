@@ -1,0 +1,64 @@
+import Metrics
+import Prometheus
+
+/// The metrics counted where things happen: the commit pipeline, the fan-out, the connection
+/// rules and the HTTP side. Each hook is one call that touches an atomic or two; nothing here
+/// takes the hub's lock or allocates. Team and session figures are not counted here: they are
+/// read from the hub when `/metrics` is scraped (`ScrapeGauges`).
+///
+/// The handles are made on first use and keep the backend they were made with, so
+/// `bootstrap()` must run before the hub does (it does, in `huddled serve`); without it (unit
+/// tests) they count into swift-metrics' no-op backend.
+public enum ServerMetrics {
+    public enum Side: String, Sendable {
+        case `protocol`
+        case http
+    }
+
+    struct Handles: Sendable {
+        let eventsCommitted = Counter(label: MetricName.eventsCommitted)
+        let deliveries = Counter(label: MetricName.deliveries)
+        let commitLatency = Metrics.Timer(label: MetricName.commitLatency)
+        let commitBatch = Recorder(label: MetricName.commitBatch, aggregate: true)
+        let slowReaderDisconnects = Counter(label: MetricName.slowReaderDisconnects)
+        let rateLimitedProtocol = Counter(label: MetricName.rateLimited, dimensions: [("side", Side.protocol.rawValue)])
+        let rateLimitedHTTP = Counter(label: MetricName.rateLimited, dimensions: [("side", Side.http.rawValue)])
+    }
+
+    static let handles = Handles()
+
+    /// Installs the Prometheus backend for swift-metrics (once per process) and returns the
+    /// registry that `/metrics` renders.
+    public static func bootstrap() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(HuddleMetricsFactory(registry: registry))
+        // Made now, so that every family is in the first scrape, at zero.
+        _ = handles
+        return registry
+    }
+
+    /// A commit transaction of `events` events ended.
+    static func commitFinished<Failure>(events: Int, startedAt: ContinuousClock.Instant, _ result: Result<Void, Failure>) {
+        let elapsed = (ContinuousClock.now - startedAt).components
+        handles.commitLatency.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+        guard case .success = result else { return }
+        handles.commitBatch.record(events)
+        handles.eventsCommitted.increment(by: Int64(events))
+    }
+
+    /// One event enqueued to `recipients` sessions (counted once per fan-out, not per recipient).
+    static func delivered(_ recipients: Int) {
+        if recipients > 0 { handles.deliveries.increment(by: Int64(recipients)) }
+    }
+
+    static func slowReaderDisconnected() {
+        handles.slowReaderDisconnects.increment()
+    }
+
+    static func rateLimited(_ side: Side) {
+        switch side {
+        case .protocol: handles.rateLimitedProtocol.increment()
+        case .http: handles.rateLimitedHTTP.increment()
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import ArgumentParser
+import HuddleClient
+import HuddleProtocol
+
+struct WaitlistCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "waitlist",
+        abstract: "Show your team's break queue, or leave it (huddle waitlist cancel).",
+        discussion: """
+            huddle break --queue (or lunch, meeting, training, admin) joins the queue when coverage does not \
+            allow the change yet. First come, first served: when it is your turn your slot is held for 2 \
+            minutes (huddle watch tells you); take it by running the same command again.
+            """,
+        subcommands: [WaitlistShow.self, WaitlistCancel.self],
+        defaultSubcommand: WaitlistShow.self)
+}
+
+struct WaitlistShow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show the queue: position, who, for what, waiting since when, and whose slot is held.")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "The team (default: your only team).")
+    var team: String?
+
+    mutating func run() async throws {
+        let team = self.team
+        let json = options.json
+        try await SignedIn.run(options) { session in
+            let target = try session.team(team)
+            let join = try await session.connection.join(team: target)
+            if json {
+                Console.json(join.snapshot["waitlist"] ?? .array([]))
+                return
+            }
+            let places = join.waitlist
+            guard !places.isEmpty else {
+                Console.out("Nobody is waiting on \(session.clean(target)).")
+                return
+            }
+            Console.out("\(session.clean(target)): \(places.count) waiting")
+            Console.out(
+                WaitlistText.table(
+                    places, now: ClockText.now(), viewer: session.hello.user, clock: ClockText.localTimeOfDay))
+        }
+    }
+}
+
+struct WaitlistCancel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel",
+        abstract: "Leave the team's break queue (a held slot is given to the next in line).")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "The team (default: your only team).")
+    var team: String?
+
+    mutating func run() async throws {
+        let team = self.team
+        let json = options.json
+        try await SignedIn.run(options) { session in
+            let target = try session.team(team)
+            let join = try await session.connection.join(team: target)
+            let waiting = join.waitlist.contains { $0.user == session.hello.user }
+            try await session.connection.cancelWaitlist(team: target)
+            if json {
+                Console.json(["team": .string(target), "left": .bool(waiting)])
+            } else if waiting {
+                Console.out("Left the waitlist of \(session.clean(target)).")
+            } else {
+                Console.out("You were not on the waitlist of \(session.clean(target)).")
+            }
+        }
+    }
+}
