@@ -15,7 +15,7 @@ extension Floor {
 
     /// `alert.ack`: a supervisor of the alert's team (or an admin) acknowledges it with a note.
     public mutating func acknowledgeAlert(_ id: Int64, by name: String, note: String, now: Timestamp) throws(RPCError)
-        -> Event
+        -> [Event]
     {
         let user = try user(name)
         guard user.role == .supervisor || user.role == .admin else {
@@ -28,7 +28,13 @@ extension Floor {
             throw .forbidden("alert \(id) belongs to \(team.name), which is not \(name)'s team")
         }
         let note = try TextRules.check(note, param: "note", maxScalars: TextRules.maxNoteScalars, allowEmpty: true)
-        return emit(team: team.name, .alertAck(alert: id, by: name, note: note, at: now), at: now)
+        var events = [emit(team: team.name, .alertAck(alert: id, by: name, note: note, at: now), at: now)]
+        // Answering a wellbeing alert also answers its escalation.
+        for escalation in team.openAlerts.values.filter({ $0.escalates == id }).sorted(by: { $0.id < $1.id }) {
+            events.append(
+                emit(team: team.name, .alertAck(alert: escalation.id, by: name, note: "alert \(id) acknowledged", at: now), at: now))
+        }
+        return events
     }
 
     /// A coverage breach caused by an agent's own move to after-call work or offline, unless the

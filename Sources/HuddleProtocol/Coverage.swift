@@ -38,7 +38,7 @@ public struct CoverageFigures: Sendable, Equatable {
     /// Breach below the minimum; at risk when one more agent leaving would breach it.
     public var state: State {
         if available < required { return .breach }
-        if available == required { return .atRisk }
+        if required > 0 && available == required { return .atRisk }
         return .ok
     }
 

@@ -218,8 +218,8 @@ extension Hub {
         let note = try request.params.optionalString("note") ?? ""
         let now = clock.now()
         try change { state throws(RPCError) in
-            let event = try state.working.acknowledgeAlert(id, by: session.user, note: note, now: now)
-            return ([event], Reply(session: session, id: request.id, result: ["supervisors_seq": .int(event.seq)]))
+            let events = try state.working.acknowledgeAlert(id, by: session.user, note: note, now: now)
+            return (events, Reply(session: session, id: request.id, result: ["supervisors_seq": .int(events[0].seq)]))
         }
     }
 }

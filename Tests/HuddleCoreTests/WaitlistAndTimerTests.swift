@@ -127,6 +127,10 @@ import Testing
         #expect(escalation.first?.stream == .supervisors)
         clock.advance(seconds: 60)
         #expect(floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: clock.now()).events.isEmpty)
+        // Acknowledging the wellbeing alert answers its escalation too.
+        let acks = try floor.acknowledgeAlert(1, by: "sup", note: "here", now: clock.now())
+        #expect(acks.count == 2)
+        #expect(floor.teams["t"]?.openAlerts.isEmpty == true)
 
         // A second wellbeing alert acknowledged in time never escalates.
         _ = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak, reason: .abusiveCall), live: live, now: clock.now())

@@ -113,14 +113,15 @@ import Testing
         let bot = try daemon.addUser("qbot", role: .bot, teams: ["floor-a"])
         try await daemon.start()
         let peer = try await daemon.session(alice)
+        // Thirty requests in one write: the bucket (5, refilling at 5/s) cannot keep up, however
+        // slow the machine is.
+        var lines = ""
+        for i in 0..<30 { lines += #"{"jsonrpc":"2.0","id":"f\#(i)","method":"policy.get","params":{"team":"floor-a"}}"# + "\n" }
+        try await peer.connection.sendRaw(Array(lines.utf8))
         var limited: RPCError?
-        for _ in 0..<20 {
-            do {
-                _ = try await peer.request("policy.get", ["team": "floor-a"])
-            } catch let error as RPCError {
-                limited = error
-                break
-            }
+        for _ in 0..<30 {
+            let answer = try await peer.next { if case .stray = $0 { true } else { false } }
+            if case .stray(_, .failure(let error)) = answer, error.code == .rateLimited { limited = error }
         }
         let error = try #require(limited)
         #expect(error.code == .rateLimited)
