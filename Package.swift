@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "huddled", targets: ["huddled"]),
         .executable(name: "huddle", targets: ["huddle"]),
+        .executable(name: "huddle-decision-bench", targets: ["huddle-decision-bench"]),
         .library(name: "HuddleProtocol", targets: ["HuddleProtocol"]),
         .library(name: "HuddleCore", targets: ["HuddleCore"]),
         .library(name: "HuddleStore", targets: ["HuddleStore"]),
@@ -83,6 +84,9 @@ let package = Package(
                 "HuddleClient", "HuddleProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The coverage rules' cost, in HuddleCore alone (the network benchmarks are their own
+        // package in Benchmarks/; this one needs the core and nothing else).
+        .executableTarget(name: "huddle-decision-bench", dependencies: ["HuddleCore", "HuddleProtocol"], path: "Benchmarks/Decision"),
         // Fuzz targets: `swift build --product NAME -Xswiftc -DFUZZING --sanitize=fuzzer --sanitize=address`
         // makes a libFuzzer binary; a plain build makes a replayer of the corpus (see Fuzz/README.md).
         .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),

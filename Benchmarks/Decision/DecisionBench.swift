@@ -1,0 +1,70 @@
+import HuddleCore
+import HuddleProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The cost of one status change through the coverage rules, in HuddleCore alone (no sockets,
+/// no SQLite): what the hub does under its lock for a `status.set` — the decision, the events,
+/// and the settling of the user's team (coverage figures, the waitlist's progress).
+///   swift run -c release huddle-decision-bench [CHANGES]
+@main
+enum DecisionBench {
+    static func nowNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    static func main() throws {
+        let changes = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 1_000_000 : 1_000_000
+        let teams = 100
+        let agentsPerTeam = 20
+        var floor = Floor()
+        var live: Set<String> = []
+        let t0 = Timestamp(milliseconds: 1_795_425_302_120)
+        for t in 0..<teams {
+            var team = TeamState(name: "team-\(t)", epoch: "e\(t)")
+            team.policy.minAvailable = .fixed(5)
+            team.policy.maxOnBreak = 4
+            for a in 0..<agentsPerTeam {
+                let name = "agent-\(t)-\(a)"
+                team.members.insert(name)
+                var record = StatusRecord.initial(at: t0)
+                record.status = .available
+                floor.users[name] = UserState(name: name, role: .agent, teams: [team.name], status: record)
+                live.insert(name)
+            }
+            floor.teams[team.name] = team
+        }
+        var generator = SystemRandomNumberGenerator()
+        var granted = 0
+        var denied = 0
+        var queued = 0
+        var events = 0
+        let start = nowNanos()
+        for i in 0..<changes {
+            let t = Int.random(in: 0..<teams, using: &generator)
+            let name = "agent-\(t)-\(Int.random(in: 0..<agentsPerTeam, using: &generator))"
+            let now = t0.adding(milliseconds: Int64(i))
+            let current = floor.users[name]?.status.status ?? .available
+            let target: Status = current == .available ? (i % 3 == 0 ? .lunch : .onBreak) : .available
+            let request = StatusRequest(status: target, queue: i % 5 == 0)
+            do {
+                let (decision, produced) = try floor.setOwnStatus(user: name, request, live: live, now: now)
+                if decision == .granted { granted += 1 } else { queued += 1 }
+                events += produced.count
+                events += floor.settle(["team-\(t)"], live: live, now: now).count
+            } catch {
+                denied += 1
+            }
+        }
+        let elapsed = Double(nowNanos() - start) / 1e9
+        let perChange = elapsed / Double(changes) * 1e6
+        print(
+            "decision cost: \(String(format: "%.2f", perChange)) µs per status change (\(changes) changes over \(teams) teams of \(agentsPerTeam): \(granted) granted, \(queued) queued, \(denied) denied, \(events) events) in \(String(format: "%.2f", elapsed)) s"
+        )
+        print(#"{"bench":"decision","microseconds_per_change":\#(perChange),"changes":\#(changes),"granted":\#(granted),"queued":\#(queued),"denied":\#(denied)}"#)
+    }
+}
