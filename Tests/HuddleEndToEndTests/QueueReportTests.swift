@@ -110,3 +110,28 @@ import Testing
         #expect(try await daemon.stop() == 0)
     }
 }
+
+extension QueueReportE2ETests {
+    @Test func aScriptPostsWithHuddleQueue() async throws {
+        let daemon = try TestDaemon()
+        try daemon.addTeam("floor-a")
+        let bot = try daemon.addUser("qbot", role: .bot, teams: ["floor-a"])
+        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.start()
+        let supervisor = try await daemon.session(sam)
+        _ = try await supervisor.request("team.join", ["team": "floor-a"])
+        let output = try TestDaemon.run(
+            TestDaemon.huddle,
+            [
+                "queue", "--server", "127.0.0.1:\(daemon.port)", "--token", bot, "--ca", daemon.certificate, "--waiting", "4",
+                "--oldest", "35", "--calls-per-hour", "90", "--aht", "200", "--node", "sw-3@Lyon", "--note", "from cron",
+            ], check: false)
+        #expect(output.status == 0, "\(output.stderr)")
+        let event = try await supervisor.nextEvent(type: "queue")
+        #expect(event["calls_waiting"] == 4 && event["note"] == "from cron")
+        #expect(event["nodes_out"]?.arrayValue?.first?["city"] == "Lyon")
+        let usage = try TestDaemon.run(TestDaemon.huddle, ["queue", "--waiting", "1", "--oldest", "1", "--node", "no-city"], check: false)
+        #expect(usage.status == 2)
+        #expect(try await daemon.stop() == 0)
+    }
+}
