@@ -54,6 +54,16 @@ public struct CoverageDenial: Sendable, Equatable, Error {
         case queuePressure = "queue_pressure"
         case minAvailable = "min_available"
         case maxOnBreak = "max_on_break"
+
+        /// SPEC §3: when several rules fail, the one reported is the first of these.
+        var precedence: Int {
+            switch self {
+            case .nodeOutage: 0
+            case .queuePressure: 1
+            case .minAvailable: 2
+            case .maxOnBreak: 3
+            }
+        }
     }
 
     public var team: String
@@ -109,11 +119,13 @@ extension Floor {
             CoverageDenial(team: teamName, rule: rule, figures: figures, queue: team.queue?.denialJSON, held: holds.count)
         }
         if team.nodeOutage { return deny(.nodeOutage) }
-        // A slot held for this agent was reserved for them: only an outage takes it back.
+        // SPEC §3: while the queue is under pressure no new break or lunch is granted, held or not
+        // (the hold runs on; the agent keeps their place at the head of the list).
+        if target.isBreak && team.queuePressure { return deny(.queuePressure) }
+        // A slot held for this agent was reserved for them against the staffing figures.
         if team.waitlist.contains(where: { $0.user == name && $0.status == target && ($0.holdUntil.map { $0 > now } ?? false) }) {
             return nil
         }
-        if target.isBreak && team.queuePressure { return deny(.queuePressure) }
 
         var availableAfter = figures.available - (counts(name, live: live) ? 1 : 0)
         availableAfter -= holds.filter { counts($0.user, live: live) }.count
@@ -126,11 +138,15 @@ extension Floor {
         return nil
     }
 
-    /// The first team of the user whose rules refuse the move, in team-name order.
+    /// The refusal to report when the user's teams refuse the move: SPEC §3's order of rules
+    /// holds across teams too (an outage in one team is named before a full break room in
+    /// another); between teams refusing by the same rule, the first by name.
     public func check(_ name: String, to target: Status, live: Set<String>, now: Timestamp) -> CoverageDenial? {
+        var worst: CoverageDenial?
         for team in (users[name]?.teams ?? []).sorted() {
-            if let denial = check(name, to: target, in: team, live: live, now: now) { return denial }
+            guard let denial = check(name, to: target, in: team, live: live, now: now) else { continue }
+            if worst.map({ denial.rule.precedence < $0.rule.precedence }) ?? true { worst = denial }
         }
-        return nil
+        return worst
     }
 }

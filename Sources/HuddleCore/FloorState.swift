@@ -78,8 +78,10 @@ public struct TeamState: Sendable {
     /// either changes rather than at every coverage count.
     public var erlang: (Int, CoverageFigures.RequiredFrom)?
 
-    mutating func updateErlang() {
-        guard let report = queue, let calls = report.callsPerHour, let aht = report.ahtSeconds,
+    /// Recomputes the cached Erlang figure; only an `auto` minimum uses it. Public for the store,
+    /// which rebuilds teams from their stored report and policy at start.
+    public mutating func updateErlang() {
+        guard case .auto = policy.minAvailable, let report = queue, let calls = report.callsPerHour, let aht = report.ahtSeconds,
             let needed = ErlangC.agentsRequired(
                 callsPerHour: calls, ahtSeconds: aht, target: policy.serviceLevelTarget,
                 withinSeconds: Double(policy.serviceLevelWithinS))

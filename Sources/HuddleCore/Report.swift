@@ -30,8 +30,10 @@ public enum TimeInStatusReport {
         }
     }
 
-    /// `changes` are the team's status events before `to`, oldest first. `limit` gives the limit
-    /// of a status under the policy in force at a time. Periods still open end at `now`.
+    /// `changes` are the team's status events, oldest first (those after `to` only tell when the
+    /// periods open at `to` ended). `limit` gives the limit of a status under the policy in force
+    /// at a time. Seconds count within [`from`, `to`]; a period still open now is judged an
+    /// overrun against `now`.
     public static func compute(
         changes: [Change], limit: (Status, Timestamp) -> Int64?, from: Timestamp, to: Timestamp, now: Timestamp
     ) -> [Row] {

@@ -158,10 +158,11 @@ extension Floor {
         by supervisorName: String, target targetName: String, status: Status, note: String, now: Timestamp
     ) throws(RPCError) -> [Event] {
         let supervisor = try user(supervisorName)
-        let target = try user(targetName)
+        // The role first: an agent must not learn from the error which user names exist.
         guard supervisor.role == .supervisor || supervisor.role == .admin else {
             throw .forbidden("only supervisors may force a status")
         }
+        let target = try user(targetName)
         guard target.role.hasStatus else { throw .forbidden("\(target.role.rawValue) users have no status") }
         guard supervisor.role == .admin || !Set(supervisor.teams).isDisjoint(with: target.teams) else {
             throw .forbidden("\(targetName) is not in any of \(supervisorName)'s teams")

@@ -56,6 +56,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         self.outbox = outbox
         registry.add(outbox)
+        logger.debug("connection opened", metadata: ["remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
         let loop = context.eventLoop
         let auth = TimeAmount.seconds(configuration.authTimeoutSeconds)
         authTimer = loop.assumeIsolated().scheduleTask(in: auth) { [weak self] in

@@ -2,8 +2,8 @@ import HuddleProtocol
 import Logging
 import ServiceLifecycle
 
-/// The daemon's clockwork: runs due timers (presence grace), notices admin changes made in the
-/// database by another process, and prunes history past its retention.
+/// The daemon's clockwork: runs due timers (presence grace), checkpoints the WAL, notices admin
+/// changes made in the database by another process, and prunes history past its retention.
 public struct Housekeeping: Service {
     let hub: Hub
     let logger: Logger
@@ -16,6 +16,7 @@ public struct Housekeeping: Service {
     public func run() async throws {
         var adminVersion = (try? await hub.store.adminVersion()) ?? 0
         var ticks = 0
+        var checkpointFailing = false
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 try await Task.sleep(for: .milliseconds(200))
@@ -24,6 +25,20 @@ public struct Housekeeping: Service {
             }
             hub.tick()
             ticks += 1
+            // The WAL is checkpointed here rather than inside a commit (see `Store.init`).
+            do {
+                try await hub.store.checkpoint()
+                if checkpointFailing {
+                    checkpointFailing = false
+                    logger.notice("WAL checkpoints work again")
+                }
+            } catch {
+                // Once per failure, not five times a second (a full disk fails every one).
+                if !checkpointFailing {
+                    checkpointFailing = true
+                    logger.error("WAL checkpoint failed; retrying", metadata: ["error": "\(error)"])
+                }
+            }
             if ticks % 2 == 0 {
                 do {
                     let version = try await hub.store.adminVersion()

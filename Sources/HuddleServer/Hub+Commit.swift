@@ -11,7 +11,7 @@ extension Hub {
     /// Returns true when the caller must start a commit (call `commitNext()` after unlocking).
     static func submit(_ events: [Event], reply: Reply?, into state: inout State) -> Bool {
         guard !events.isEmpty || reply != nil else { return false }
-        state.pending.append(PendingChange(events: events.map(EncodedEvent.init), reply: reply))
+        state.pending.append(PendingChange(events: events, reply: reply))
         return !state.committing
     }
 
@@ -38,23 +38,28 @@ extension Hub {
             return taken
         }
         guard let batch else { return }
-        let events = batch.flatMap(\.events)
+        // Encoding happens here, after the lock: every request path queues on that lock.
+        let events = batch.flatMap(\.events).map(EncodedEvent.init)
+        let lines = events.map { ByteBuffer(bytes: $0.line) }
         let started = ContinuousClock.now
         store.commit(events) { result in
             ServerMetrics.commitFinished(events: events.count, startedAt: started, result)
-            self.finish(batch, result)
+            self.finish(batch, lines: lines, result)
         }
     }
 
-    private func finish(_ batch: [PendingChange], _ result: Result<Void, any Error>) {
+    /// `lines` holds the encoded events of `batch`, in order.
+    private func finish(_ batch: [PendingChange], lines: [ByteBuffer], _ result: Result<Void, any Error>) {
         let (more, waiters) = state.withLockedValue { state -> (Bool, [CheckedContinuation<Void, Never>]) in
             state.committing = false
             switch result {
             case .success:
+                var index = 0
                 for change in batch {
-                    for encoded in change.events {
-                        state.committed.apply(encoded.event)
-                        fanOut(encoded, in: &state)
+                    for event in change.events {
+                        state.committed.apply(event)
+                        fanOut(event, line: lines[index], in: &state)
+                        index += 1
                     }
                     if let reply = change.reply { deliver(reply) }
                 }
@@ -96,10 +101,9 @@ extension Hub {
     }
 
     /// One buffer per event, shared by every recipient.
-    private func fanOut(_ encoded: EncodedEvent, in state: inout State) {
-        guard var subscribers = state.subscribers[encoded.event.team], !subscribers.isEmpty else { return }
-        let buffer = ByteBuffer(bytes: encoded.line)
-        let supervisorsOnly = encoded.event.stream == .supervisors
+    private func fanOut(_ event: Event, line buffer: ByteBuffer, in state: inout State) {
+        guard var subscribers = state.subscribers[event.team], !subscribers.isEmpty else { return }
+        let supervisorsOnly = event.stream == .supervisors
         ServerMetrics.delivered(supervisorsOnly ? subscribers.values.count { $0.session.role.seesSupervisorStream } : subscribers.count)
         var holding = false
         for subscriber in subscribers.values {
@@ -115,6 +119,6 @@ extension Hub {
             if supervisorsOnly && !subscriber.session.role.seesSupervisorStream { continue }
             subscribers[id]?.held?.append(buffer)
         }
-        state.subscribers[encoded.event.team] = subscribers
+        state.subscribers[event.team] = subscribers
     }
 }

@@ -32,15 +32,22 @@ extension Hub {
         let plan = try withState { state throws(RPCError) -> ReplayPlan? in
             guard state.accepting else { throw RPCError(.internalError, "the server is shutting down") }
             let teamState = try state.committed.requireMember(session.user, of: team)
+            // A second join while the first one's replay is still being read would take over its
+            // held events and leave the first answer with a gap.
+            if state.subscribers[team]?[session.id]?.held != nil {
+                throw RPCError(.invalidRequest, "a join of \(team) is already in progress on this connection")
+            }
             let supervisor = session.role.seesSupervisorStream
             var result: [String: JSONValue] = [
                 "epoch": .string(teamState.epoch), "seq": .int(teamState.seq), "recovered": false,
                 "snapshot": state.committed.snapshot(of: team, viewer: session.role, viewerName: session.user, live: state.live),
             ]
             if supervisor { result["supervisors_seq"] = .int(teamState.supervisorsSeq) }
+            // A supervisor's replay covers both streams: without `supervisors_seq` the
+            // supervisors' stream cannot be replayed, so nothing is claimed as recovered.
             let canReplay =
                 sinceEpoch == teamState.epoch && sinceSeq <= teamState.seq
-                && (!supervisor || (sinceSupervisors ?? 0) <= teamState.supervisorsSeq)
+                && (!supervisor || sinceSupervisors.map { $0 <= teamState.supervisorsSeq } ?? false)
             guard canReplay else {
                 state.subscribers[team, default: [:]][session.id] = Subscriber(session: session, held: nil)
                 session.reply(request.id, .object(result))

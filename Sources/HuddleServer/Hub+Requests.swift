@@ -100,6 +100,9 @@ extension Hub {
     }
 
     private func forceStatus(_ request: RPCRequest, _ session: Session) throws(RPCError) {
+        guard session.role == .supervisor || session.role == .admin else {
+            throw .forbidden("only supervisors may force a status")
+        }
         let target = try request.params.string("user")
         let name = try request.params.string("status")
         guard let status = Status(rawValue: name) else { throw .invalidParam("status", "unknown status '\(name)'") }
@@ -242,7 +245,7 @@ extension Hub {
             }
         }
         let now = clock.now()
-        store.reportInputs(team: team, before: to) { result in
+        store.reportInputs(team: team) { result in
             switch result {
             case .success(let (changes, versions)):
                 let rows = TimeInStatusReport.compute(

@@ -20,7 +20,8 @@ public final class Hub: Sendable {
     }
 
     struct PendingChange {
-        var events: [EncodedEvent]
+        /// Encoded by the commit pipeline, outside the lock.
+        var events: [Event]
         var reply: Reply?
     }
 
@@ -34,6 +35,9 @@ public final class Hub: Sendable {
 
         let target: Target
         let result: JSONValue
+        /// A refused `session.hello` (its presence could not be committed) must not leave a
+        /// half-signed-in session behind: the error is sent and the connection closed.
+        var closeOnFailure = false
 
         init(session: Session, id: RPCID, result: JSONValue, closeAfter: Bool = false) {
             target = .session(session, id, closeAfter: closeAfter)
@@ -47,6 +51,8 @@ public final class Hub: Sendable {
 
         func fail(_ error: RPCError) {
             switch target {
+            case .session(let session, let id, _) where closeOnFailure:
+                session.outbox.closeAfter(RPCFrame.error(id: id, error))
             case .session(let session, let id, _): session.reply(id, error: error)
             case .completion(let completion): completion(.failure(error))
             }
@@ -92,18 +98,31 @@ public final class Hub: Sendable {
     public func load() async throws {
         let (floor, _) = try await store.loadFloorAsync()
         let credentials = try await store.loadCredentials()
+        let absences = try await store.loadAbsences()
         let now = clock.now()
         state.withLockedValue { state in
             state.committed = floor
             state.working = floor
             state.credentials = credentials
+            // The same grace as a drop (`disconnected`): the smallest among the user's teams.
             for team in floor.teams.values {
                 for user in team.announcedConnected {
-                    state.presenceDue[user] = now.adding(seconds: team.policy.presenceGraceS)
+                    let due = now.adding(seconds: team.policy.presenceGraceS)
+                    state.presenceDue[user] = min(state.presenceDue[user] ?? due, due)
                 }
             }
-            // Nobody has a session yet: a status that is not offline starts its ghost clock now.
-            for user in floor.users.keys { state.absentSince[user] = now }
+            // The ghost clock: a user whose presence had already turned false has been away since
+            // the drop (the announcement came a grace later); a user the restart disconnected, or
+            // one never seen, starts it now.
+            for (name, user) in floor.users {
+                let connected = user.teams.contains { floor.teams[$0]?.announcedConnected.contains(name) ?? false }
+                if !connected, let announced = absences[name] {
+                    let grace = user.teams.compactMap { floor.teams[$0]?.policy.presenceGraceS }.min() ?? 10
+                    state.absentSince[name] = min(now, announced.adding(seconds: -grace))
+                } else {
+                    state.absentSince[name] = now
+                }
+            }
         }
     }
 
@@ -149,11 +168,14 @@ public final class Hub: Sendable {
             events += state.working.settle(user.teams, live: state.live, now: now)
             let result: JSONValue = [
                 "user": .string(user.name), "role": .string(user.role.rawValue),
-                "teams": .array(user.teams.sorted().map(JSONValue.string)),
+                // Admins see every team (they may join any), so that an escalation reaches them.
+                "teams": .array(
+                    (user.role == .admin ? Array(state.working.teams.keys) : user.teams).sorted().map(JSONValue.string)),
                 "server": .string(ProtocolVersion.server), "protocol": .int(ProtocolVersion.current),
                 "heartbeat_s": .int(heartbeat),
             ]
-            let reply = Reply(session: session, id: id, result: result)
+            var reply = Reply(session: session, id: id, result: result)
+            reply.closeOnFailure = true
             return (.success(session), submitAndRun(events, reply: reply, state: &state))
         }
         if startCommit { commitNext() }

@@ -83,7 +83,8 @@ public final class ProtocolServer: Service, Sendable {
         for outbox in registry.all {
             outbox.closeAfter(RPCFrame.notification("session.closing", ["reason": .string(ClosingReason.shutdown.rawValue)]))
         }
-        let deadline = ContinuousClock.now + .seconds(configuration.shutdownTimeoutSeconds)
+        // Read now, not at start: `shutdown-timeout-s` is reloadable.
+        let deadline = ContinuousClock.now + .seconds(hub.config.shutdownTimeoutSeconds)
         while registry.count > 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }

@@ -87,6 +87,11 @@ enum Schema {
         migrator.registerMigration("v3-queue") { db in
             try db.execute(sql: "ALTER TABLE teams ADD COLUMN queue TEXT")
         }
+        // When each user's presence last turned false, so that the ghost-session clock survives
+        // a restart (SPEC §3: every timer is re-armed from stored timestamps).
+        migrator.registerMigration("v4-absence") { db in
+            try db.execute(sql: "ALTER TABLE users ADD COLUMN absent_since INTEGER")
+        }
         return migrator
     }
 }

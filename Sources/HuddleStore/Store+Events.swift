@@ -74,6 +74,7 @@ extension Store {
                 nodeOutage: queue?.nodeOutage ?? false)
             team.queue = queue
             team.policySince = Timestamp(milliseconds: row["policy_at"])
+            team.updateErlang()
             floor.teams[name] = team
         }
         for row in try Row.fetchAll(
@@ -94,6 +95,17 @@ extension Store {
             if row["escalated"] as Bool { floor.teams[alert.team]?.escalatedAlerts.insert(alert.id) }
         }
         floor.lastAlertID = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM alerts") ?? 0
+        // `queue_report_missing` is raised once per silence, acknowledged or not: the last one
+        // raised tells whether this silence already had its alert.
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT t.name AS team, MAX(a.created_at) AS raised FROM alerts a JOIN teams t ON t.id = a.team_id
+                WHERE a.kind = 'queue_report_missing' GROUP BY t.name
+                """)
+        {
+            floor.teams[row["team"]]?.missingReportRaisedAt = Timestamp(milliseconds: row["raised"])
+        }
         for row in try Row.fetchAll(
             db,
             sql: """
@@ -108,6 +120,18 @@ extension Store {
             if row["connected"] as Bool { floor.teams[team]?.announcedConnected.insert(user) }
         }
         return (floor, tokenKeys)
+    }
+
+    /// When each user's presence was last announced false (users whose presence is true, or who
+    /// never connected, are not listed).
+    public func loadAbsences() async throws -> [String: Timestamp] {
+        try await pool.read { db in
+            var absences: [String: Timestamp] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT name, absent_since FROM users WHERE absent_since IS NOT NULL") {
+                absences[row["name"]] = Timestamp(milliseconds: row["absent_since"])
+            }
+            return absences
+        }
     }
 
     /// Commits a batch of events in one transaction: the log, the current state they imply, and
@@ -203,6 +227,8 @@ extension Store {
                     WHERE team_id = ? AND user_id = (SELECT id FROM users WHERE name = ?)
                     """
             ).execute(arguments: [connected, teamID, user])
+            try db.cachedStatement(sql: "UPDATE users SET absent_since = ? WHERE name = ?")
+                .execute(arguments: [connected ? nil : event.at.milliseconds, user])
         case .message:
             break
         case let .policy(version, by, comment, policy):
@@ -315,10 +341,12 @@ extension Store {
 }
 
 extension Store {
-    /// The team's status events before `to`, oldest first, and its policy versions: the inputs of
-    /// the time-in-status report.
+    /// The team's status events, oldest first, and its policy versions: the inputs of the
+    /// time-in-status report. Events after `to` are read too: a period still open at `to` is
+    /// judged an overrun by when it really ended, so the answer does not depend on when it is
+    /// asked.
     public func reportInputs(
-        team: String, before to: Timestamp,
+        team: String,
         completion: @escaping @Sendable (Result<([TimeInStatusReport.Change], [PolicyVersion]), any Error>) -> Void
     ) {
         pool.asyncRead { result in
@@ -330,9 +358,8 @@ extension Store {
                         sql: """
                             SELECT at, line FROM events
                             WHERE team_id = (SELECT id FROM teams WHERE name = ?) AND stream = 0 AND type = 'status'
-                                AND at < ?
                             ORDER BY seq
-                            """, arguments: [team, to.milliseconds])
+                            """, arguments: [team])
                     let changes = rows.compactMap { row -> TimeInStatusReport.Change? in
                         guard let params = (try? JSONParser.parse([UInt8](row["line"] as Data)))?["params"],
                             let user = params["user"]?.stringValue,

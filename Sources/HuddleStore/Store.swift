@@ -25,24 +25,65 @@ public final class Store: Sendable {
     }
 
     let pool: DatabasePool
+    /// A read-write connection of its own for WAL checkpoints (the pool's readers are read-only),
+    /// present when checkpoints are taken off the commit path.
+    let checkpointer: DatabaseQueue?
     public let path: String
 
     /// Opens (creating if needed) the database at `path` and migrates it forward.
-    /// `synchronous` is FULL by default: an acknowledged change survives a power cut, not only a
-    /// killed process; group commit pays the fsync once for many changes.
-    public init(path: String, synchronousFull: Bool = true) throws {
+    ///
+    /// Every commit is synced (`synchronous = FULL`): an acknowledged change survives a power cut,
+    /// not only a killed process; group commit pays the sync once for many changes.
+    ///
+    /// `backgroundCheckpoints` (the daemon) turns SQLite's automatic checkpoints off on the
+    /// writer: an automatic checkpoint runs inside whichever commit crosses the threshold and
+    /// holds it, and every commit queued behind it, for the checkpoint's own syncs. The daemon
+    /// calls `checkpoint()` on a timer instead, from a connection of its own, while commits go on.
+    public init(path: String, backgroundCheckpoints: Bool = false) throws {
         self.path = path
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.foreignKeysEnabled = true
-        configuration.prepareDatabase { db in
-            try db.execute(sql: synchronousFull ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
-        }
         pool = try DatabasePool(path: path, configuration: configuration)
+        // After the pool is open: GRDB's WAL set-up runs `PRAGMA synchronous = NORMAL` on the
+        // writer once `prepareDatabase` is done, so the setting has to come later than that.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            if backgroundCheckpoints { try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
+        }
+        if backgroundCheckpoints {
+            var checkpointing = Configuration()
+            checkpointing.busyMode = .timeout(10)
+            checkpointer = try DatabaseQueue(path: path, configuration: checkpointing)
+        } else {
+            checkpointer = nil
+        }
         let migrator = Schema.migrator
         let superseded = try pool.read { db in try migrator.hasBeenSuperseded(db) }
         guard !superseded else { throw StoreError.newerSchema(path) }
         try migrator.migrate(pool)
+    }
+
+    /// Copies committed pages from the WAL into the database file without waiting for readers or
+    /// writers (`PASSIVE`), so the WAL starts over from its beginning instead of growing. Returns
+    /// the WAL's size and how much of it is now in the database, in pages.
+    @discardableResult
+    public func checkpoint() async throws -> (walPages: Int, checkpointed: Int) {
+        guard let checkpointer else { return (0, 0) }
+        return try await checkpointer.writeWithoutTransaction { db in
+            guard let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)") else { return (0, 0) }
+            return (row[1] ?? 0, row[2] ?? 0)
+        }
+    }
+
+    /// The writer connection's `synchronous` setting (2 is FULL), for the tests that hold it to it.
+    public func writerSynchronous() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    /// The writer connection's automatic checkpoint threshold in pages (0: off).
+    public func writerAutoCheckpoint() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") ?? -1 }
     }
 
     static func newEpoch() -> String {
@@ -63,6 +104,7 @@ public final class Store: Sendable {
     }
 
     public func close() throws {
+        try checkpointer?.close()
         try pool.close()
     }
 }

@@ -32,6 +32,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Days of history kept (30).") var historyDays: Int?
     @Option(help: "Changes one transaction may group (1024).") var commitMaxBatch: Int?
     @Option(help: "trace, debug, info, notice, warning, error or critical (info).") var logLevel: String?
+    @Option(name: .customLong("shutdown-timeout-s"), help: "Seconds a graceful shutdown waits for clients (10).")
+    var shutdownTimeoutS: Int?
 
     /// The flags given on the command line, as configuration keys.
     var flagValues: [String: String] {
@@ -57,6 +59,7 @@ struct Serve: AsyncParsableCommand {
         put("history-days", historyDays)
         put("commit-max-batch", commitMaxBatch)
         put("log-level", logLevel)
+        put("shutdown-timeout-s", shutdownTimeoutS)
         return values
     }
 
@@ -86,19 +89,15 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try settings()
-        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let logLevel = LogLevelControl(Logger.Level(rawValue: settings.logLevel) ?? .info)
+        LoggingSystem.bootstrap { label in ReloadableLevelLogHandler(label: label, control: logLevel) }
         let logger = Logger(label: "huddled")
         let metrics = ServerMetrics.bootstrap()
         let clock = SystemWallClock()
         let dataDirectory = settings.data
         try FileManager.default.createDirectory(
             atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let store = try Store(path: "\(dataDirectory)/huddle.sqlite")
+        let store = try Store(path: "\(dataDirectory)/huddle.sqlite", backgroundCheckpoints: true)
         logger.notice("database ready", metadata: ["path": "\(store.path)"])
 
         if let token = try store.bootstrapAdminIfNeeded(now: clock.now()) {
@@ -130,7 +129,8 @@ struct Serve: AsyncParsableCommand {
         let http = HTTPServer(
             host: httpHost, port: httpPort, hub: hub, protocolServer: server, metrics: metrics,
             tlsContext: settings.httpPlaintext ? nil : tlsContext, logger: logger)
-        let reload = Reloader(command: self, hub: hub, server: server, http: http, logger: logger)
+        let reload = Reloader(
+            command: self, started: settings, hub: hub, server: server, http: http, logLevel: logLevel, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [
@@ -148,40 +148,62 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// SIGHUP: reread the configuration file and the certificate; open sessions stay. Addresses and
-/// the data folder need a restart and are kept as they were.
+/// SIGHUP: reread the configuration file and the certificate; open sessions stay. Addresses,
+/// TLS on or off and the data folder need a restart: they are kept as they were, with a warning
+/// when the file asks for something else.
 struct Reloader: Service {
     let command: Serve
+    /// What the daemon started with (the settings a reload cannot change).
+    let started: Settings
     let hub: Hub
     let server: ProtocolServer
     let http: HTTPServer
+    let logLevel: LogLevelControl
     let logger: Logger
 
     func run() async throws {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             logger.notice("SIGHUP: reloading configuration and certificate")
-            do {
-                var next = try command.settings()
-                let current = hub.config
-                next.server.listenHost = current.listenHost
-                next.server.listenPort = current.listenPort
-                next.server.plaintext = current.plaintext
-                hub.updateConfiguration(next.server)
-                if !current.plaintext || http.usesTLS {
-                    let files = TLSFiles(certificatePath: "\(next.data)/tls/cert.pem", keyPath: "\(next.data)/tls/key.pem")
-                    do {
-                        let context = try TLSFiles.makeServerContext(files)
-                        if !current.plaintext { server.replaceTLSContext(context) }
-                        http.replaceTLSContext(context)
-                        let fingerprint = try TLSFiles.sha256Fingerprint(pemFile: files.certificatePath)
-                        logger.notice("certificate reloaded; SHA-256 fingerprint \(fingerprint)")
-                    } catch {
-                        logger.error("certificate reload failed; keeping the current one", metadata: ["error": "\(error)"])
-                    }
-                }
-            } catch {
-                logger.error("configuration reload failed; keeping the current one", metadata: ["error": "\(error)"])
-            }
+            reload()
+        }
+    }
+
+    func reload() {
+        var next: Settings
+        do {
+            next = try command.settings()
+        } catch {
+            logger.error("configuration reload failed; keeping the current one", metadata: ["error": "\(error)"])
+            return
+        }
+        let fixed: [(String, String, String)] = [
+            ("data", started.data, next.data), ("listen", started.listen, next.listen), ("http", started.http, next.http),
+            ("plaintext", "\(started.server.plaintext)", "\(next.server.plaintext)"),
+            ("http-plaintext", "\(started.httpPlaintext)", "\(next.httpPlaintext)"),
+        ]
+        for (key, now, asked) in fixed where now != asked {
+            logger.warning("\(key) changed to \(asked); it takes effect only after a restart (still \(now))")
+        }
+        let current = hub.config
+        next.server.listenHost = current.listenHost
+        next.server.listenPort = current.listenPort
+        next.server.plaintext = current.plaintext
+        hub.updateConfiguration(next.server)
+        if let level = Logger.Level(rawValue: next.logLevel), level != logLevel.current {
+            logger.notice("log level is now \(level)")
+            logLevel.current = level
+        }
+        guard !current.plaintext || http.usesTLS else { return }
+        let files = TLSFiles(certificatePath: "\(started.data)/tls/cert.pem", keyPath: "\(started.data)/tls/key.pem")
+        do {
+            let context = try TLSFiles.makeServerContext(files)
+            if !current.plaintext { server.replaceTLSContext(context) }
+            http.replaceTLSContext(context)
+            let fingerprint = try TLSFiles.sha256Fingerprint(pemFile: files.certificatePath)
+            logger.notice("certificate reloaded; SHA-256 fingerprint \(fingerprint)")
+        } catch {
+            logger.error(
+                "certificate reload failed; keeping the current certificate", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -85,7 +85,8 @@ import Testing
         let refused = try cli.run(["status", "--server", server, "--token", "hdl_000000000000_" + String(repeating: "0", count: 64), "--ca", ca])
         #expect(refused.status == 4, "\(refused.stderr)")
         // 4: forbidden for the role.
-        #expect(try cli.run(["--json", "status", "--server", server, "--token", alice, "--ca", ca]).status == 0 || true)
+        let forbidden = try cli.run(["force", "nobody", "offline", "--server", server, "--token", alice, "--ca", ca])
+        #expect(forbidden.status == 4, "\(forbidden.stderr)")
         // 2: usage.
         #expect(try cli.run(["break", "--no-such-flag"]).status == 2)
         // 5: nothing listening.

@@ -80,8 +80,11 @@ import Testing
         let result = try await alice.request("status.set", ["status": "break", "reason": "abusive_call"])
         #expect(result["decision"] == "granted")
         let raised = try await alert(f.supervisor, kind: "wellbeing_break")
+        // "At once" is within a second on an idle machine (the benchmark measures it: see
+        // Benchmarks/README.md); here the whole suite shares two cores, so only a lost or
+        // timer-driven alert (seconds late) fails.
         let latency = ContinuousClock.now - started
-        #expect(latency < .seconds(1))
+        #expect(latency < .seconds(3))
         #expect(raised["reason"] == "abusive_call" && raised["user"] == "alice" && raised.stream == .supervisors)
         // Teammates see a plain break.
         let seen = try await alice.nextEvent(type: "status") { $0["status"] == "break" }
@@ -103,6 +106,54 @@ import Testing
         let agentEvents = await alice.pending().filter { if case .event(let e) = $0 { e.stream == .supervisors } else { false } }
         #expect(agentEvents.isEmpty)
         await #expect(throws: RPCError.self) { try await alice.request("alert.ack", ["alert": .int(id)]) }
+        #expect(try await f.daemon.stop() == 0)
+    }
+
+    /// SPEC §3: an unanswered wellbeing alert escalates to every supervisor of the team and to
+    /// admins; teammates never learn the reason.
+    @Test func anEscalationReachesEverySupervisorAndTheAdmins() async throws {
+        let f = try await floor(agents: ["alice", "bob"], policy: ["wellbeing": ["escalate_after_s": 1]])
+        let lee = try f.daemon.addUser("lee", role: .supervisor, teams: ["floor-a"])
+        let root = try f.daemon.addUser("root", role: .admin, teams: [])
+        try await Task.sleep(for: .milliseconds(600))  // admin changes are noticed within 400 ms
+        let second = try await f.daemon.session(lee)
+        _ = try await second.request("team.join", ["team": "floor-a"])
+        let admin = try await f.daemon.connect()
+        let hello = try await admin.request("session.hello", ["token": .string(root), "client": "e2e"])
+        #expect(hello["teams"] == ["floor-a"])  // admins see every team
+        _ = try await admin.request("team.join", ["team": "floor-a"])
+        let alice = try #require(f.agents["alice"]), bob = try #require(f.agents["bob"])
+        _ = try await alice.request("status.set", ["status": "break", "reason": "abusive_call"])
+        for watcher in [f.supervisor, second, admin] {
+            let escalation = try await alert(watcher, kind: "escalation", within: .seconds(5))
+            #expect(escalation["user"] == "alice" && escalation["reason"] == "abusive_call")
+        }
+        let seenByBob = try await bob.nextEvent(type: "status") { $0["user"] == "alice" && $0["status"] == "break" }
+        #expect(seenByBob["reason"] == nil)
+        #expect(await bob.pending().allSatisfy { if case .event(let e) = $0 { e.stream == .team } else { true } })
+        #expect(try await f.daemon.stop() == 0)
+    }
+
+    /// Meetings, trainings and admin time are held to `min_available` (not to `max_on_break`);
+    /// after-call work is always granted, and a move that breaches coverage alerts supervisors.
+    @Test func meetingsAreHeldToTheMinimumAndABreachAlerts() async throws {
+        let f = try await floor(agents: ["alice", "bob"], policy: ["min_available": 2, "max_on_break": 0])
+        let alice = try #require(f.agents["alice"])
+        do {
+            _ = try await alice.request("status.set", ["status": "meeting"])
+            Issue.record("a meeting was granted with 2 required and 2 available")
+        } catch let error as RPCError {
+            #expect(error.code == .deniedByCoverage)
+            #expect(error.data?["rule"] == "min_available" && error.data?["available"] == 2 && error.data?["required"] == 2)
+        }
+        #expect(try await alice.request("status.set", ["status": "after_call_work"])["decision"] == "granted")
+        let breach = try await alert(f.supervisor, kind: "coverage_breach")
+        #expect(breach["user"] == "alice")
+        _ = try await f.supervisor.nextEvent(type: "coverage") { $0["state"] == "breach" }
+        // Back on the phones: the breach clears by itself.
+        _ = try await alice.request("status.set", ["status": "available"])
+        let cleared = try await f.supervisor.nextEvent(type: "alert_ack") { $0["alert"] == breach["alert"] }
+        #expect(cleared["by"] == "system")
         #expect(try await f.daemon.stop() == 0)
     }
 

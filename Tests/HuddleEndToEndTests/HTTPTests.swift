@@ -258,7 +258,7 @@ import Testing
         #expect(try HTTPTests.value(text, "huddle_slow_reader_disconnects_total") == 0)
         #expect(try HTTPTests.value(text, #"huddle_team_available{team="floor-a"}"#) == 1)
         #expect(try HTTPTests.value(text, #"huddle_team_on_break{team="floor-a"}"#) == 0)
-        #expect(try HTTPTests.value(text, #"huddle_team_required{team="floor-a"}"#) >= 0)
+        #expect(try HTTPTests.value(text, #"huddle_team_required{team="floor-a"}"#) == 2)
         #expect(try HTTPTests.value(text, #"huddle_team_available{team="floor-b"}"#) == 0)
         #expect(try HTTPTests.value(text, #"huddle_alerts_open{team="floor-a",kind="queue_pressure"}"#) == 1)
         #expect(try HTTPTests.value(text, #"huddle_alerts_open{team="floor-a",kind="node_outage"}"#) == 0)

@@ -43,6 +43,38 @@ import Testing
         #expect(try await daemon.stop() == 0)
     }
 
+    @Test func sighupAppliesANewConfigurationToNewConnectionsAndWarnsAboutRestartOnlyKeys() async throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("huddle-conf-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try "max-sessions-per-user = 4\nlog-level = info\n".write(toFile: scratch, atomically: true, encoding: .utf8)
+        let daemon = try TestDaemon(arguments: ["--config", scratch])
+        try daemon.addTeam("floor-a")
+        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.start()
+        let first = try await daemon.session(alice)
+        let second = try await daemon.session(alice)
+
+        try "max-sessions-per-user = 2\nlog-level = debug\nplaintext = true\n".write(
+            toFile: scratch, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        try await waitForLog(daemon, "log level is now debug")
+        try await waitForLog(daemon, "plaintext changed to true; it takes effect only after a restart")
+        // The open sessions stay; a third one is refused under the new cap.
+        #expect(try await first.request("session.ping") == [:])
+        #expect(try await second.request("session.ping") == [:])
+        // Debug lines reach the log from now on (every new connection logs one), not before.
+        #expect(!daemon.log.contains("connection opened"))
+        let third = try await daemon.connect()
+        try await waitForLog(daemon, "connection opened")
+        do {
+            _ = try await third.request("session.hello", ["token": .string(alice), "client": "e2e"])
+            Issue.record("a third session was accepted under a cap of 2")
+        } catch let error as RPCError {
+            #expect(error.code == .forbidden && error.data?["max"] == 2)
+        }
+        #expect(try await daemon.stop() == 0)
+    }
+
     @Test func adminChangesApplyWhileTheDaemonRuns() async throws {
         let daemon = try TestDaemon()
         try daemon.addTeam("floor-a")

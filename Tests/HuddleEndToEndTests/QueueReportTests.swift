@@ -93,6 +93,24 @@ import Testing
         #expect(coverage["required_from"]?["target"]?.doubleValue == 0.8)
         let snapshot = try await supervisor.request("team.join", ["team": "floor-a"])["snapshot"]
         #expect(snapshot?["coverage"]?["required"] == 8)
+
+        // The figure comes from the stored report after a restart (SIGKILL: nothing flushed on
+        // the way out), and an agent's break is still held to it.
+        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.kill9()
+        try await daemon.start()
+        let again = try await daemon.session(sam)
+        let rejoined = try await again.request("team.join", ["team": "floor-a"])["snapshot"]
+        #expect(rejoined?["coverage"]?["required"] == 8)
+        #expect(rejoined?["coverage"]?["required_from"]?["aht_s"]?.doubleValue == 300)
+        let agent = try await daemon.session(alice)
+        _ = try await agent.request("status.set", ["status": "available"])
+        do {
+            _ = try await agent.request("status.set", ["status": "break"])
+            Issue.record("a break was granted with 8 agents required")
+        } catch let error as RPCError {
+            #expect(error.data?["rule"] == "min_available" && error.data?["required"] == 8)
+        }
         #expect(try await daemon.stop() == 0)
     }
 
@@ -107,6 +125,14 @@ import Testing
             "policy.set", ["team": "floor-a", "policy": ["queue_report_every_s": 1], "comment": "the bot reports every second"])
         let missing = try await supervisor.nextEvent(within: .seconds(4), type: "alert") { $0["kind"] == "queue_report_missing" }
         #expect(missing["severity"] == "warning")
+        // Once per silence, also across a restart: acknowledged and restarted, nothing new.
+        _ = try await supervisor.request("alert.ack", ["alert": .int(try #require(missing["alert"]?.intValue))])
+        try await daemon.kill9()
+        try await daemon.start()
+        let again = try await daemon.session(sam)
+        _ = try await again.request("team.join", ["team": "floor-a"])
+        try await Task.sleep(for: .seconds(2))
+        #expect(await again.pending().allSatisfy { if case .event(let e) = $0 { e["kind"] != "queue_report_missing" } else { true } })
         #expect(try await daemon.stop() == 0)
     }
 }

@@ -97,4 +97,69 @@ import Testing
         #expect(collected == Array((start + 1)...finalSeq))
         #expect(try await daemon.stop() == 0)
     }
+
+    /// A supervisor's replay covers both streams, each in seq order without a gap, interleaved by
+    /// time; without `supervisors_seq` nothing is claimed as recovered.
+    @Test func aSupervisorsReplayCoversBothStreams() async throws {
+        let daemon = try TestDaemon()
+        try daemon.addTeam("floor-a")
+        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.start()
+        let watcher = try await daemon.session(sam)
+        let joined = try await watcher.request("team.join", ["team": "floor-a"])
+        let epoch = try #require(joined["epoch"]?.stringValue)
+        let seq = try #require(joined["seq"]?.intValue)
+        let supervisorsSeq = try #require(joined["supervisors_seq"]?.intValue)
+        await watcher.close()
+
+        let agent = try await daemon.session(alice)
+        _ = try await agent.request("status.set", ["status": "break", "reason": "abusive_call"])  // an alert
+        _ = try await agent.request("message.send", ["team": "floor-a", "text": "back in ten"])
+        _ = try await agent.request("status.set", ["status": "available"])
+
+        let blind = try await daemon.session(sam)
+        let partial = try await blind.request("team.join", ["team": "floor-a", "since": ["epoch": .string(epoch), "seq": .int(seq)]])
+        #expect(partial["recovered"] == false)
+        #expect(seqs(await blind.pending()).isEmpty)
+
+        let back = try await daemon.session(sam)
+        let rejoined = try await back.request(
+            "team.join",
+            ["team": "floor-a", "since": ["epoch": .string(epoch), "seq": .int(seq), "supervisors_seq": .int(supervisorsSeq)]])
+        #expect(rejoined["recovered"] == true)
+        let events = await back.pending().compactMap { if case .event(let e) = $0 { e } else { nil } }
+        let team = events.filter { $0.stream == .team }.map(\.seq)
+        let supervisors = events.filter { $0.stream == .supervisors }.map(\.seq)
+        #expect(team == Array((seq + 1)...(try #require(rejoined["seq"]?.intValue))))
+        #expect(supervisors == Array((supervisorsSeq + 1)...(try #require(rejoined["supervisors_seq"]?.intValue))))
+        #expect(supervisors.count >= 1)
+        let times = events.compactMap { $0["at"]?.stringValue }
+        #expect(times == times.sorted())
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test func leavingATeamStopsItsEvents() async throws {
+        let daemon = try TestDaemon()
+        try daemon.addTeam("floor-a")
+        try daemon.addTeam("floor-b")
+        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a"])
+        try await daemon.start()
+        let listener = try await daemon.session(bob)
+        _ = try await listener.request("team.join", ["team": "floor-a"])
+        let speaker = try await daemon.session(alice)
+        _ = try await speaker.request("message.send", ["team": "floor-a", "text": "one"])
+        _ = try await listener.nextEvent(type: "message") { $0["text"] == "one" }
+        #expect(try await listener.request("team.leave", ["team": "floor-a"]) == [:])
+        _ = try await speaker.request("message.send", ["team": "floor-a", "text": "two"])
+        // A ping answered after the message was committed: had it been delivered, it would be here.
+        _ = try await listener.request("session.ping")
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await listener.pending().allSatisfy { if case .event(let e) = $0 { e["text"] != "two" } else { true } })
+        // Leaving a team one is not in, or one that does not exist, is refused.
+        await #expect(throws: RPCError.self) { try await listener.request("team.leave", ["team": "floor-b"]) }
+        await #expect(throws: RPCError.self) { try await listener.request("team.leave", ["team": "nowhere"]) }
+        #expect(try await daemon.stop() == 0)
+    }
 }

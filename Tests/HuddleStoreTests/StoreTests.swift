@@ -31,6 +31,25 @@ import Testing
         #expect(raw.range(of: Data(token.split(separator: "_")[2].utf8)) == nil)
     }
 
+    /// GRDB's WAL set-up turns `synchronous` down to NORMAL after the connection is configured;
+    /// the store must win, or a power cut could take acknowledged changes with it.
+    @Test func everyCommitIsSyncedAndCheckpointsCanLeaveTheCommitPath() async throws {
+        let plain = try open()
+        #expect(try plain.writerSynchronous() == 2)
+        #expect(try plain.writerAutoCheckpoint() > 0)
+        try plain.close()
+
+        let store = try Store(path: "\(directory)/huddle.sqlite", backgroundCheckpoints: true)
+        #expect(try store.writerSynchronous() == 2)
+        #expect(try store.writerAutoCheckpoint() == 0)
+        try store.addTeam("floor-a", now: now)
+        for index in 0..<50 { _ = try store.addUser("agent\(index)", role: .agent, teams: ["floor-a"], now: now) }
+        let (walPages, checkpointed) = try await store.checkpoint()
+        #expect(walPages > 0)
+        #expect(checkpointed == walPages)
+        try store.close()
+    }
+
     @Test func rotatingATokenRevokesTheOldOne() async throws {
         let store = try open()
         let old = try store.addUser("sam", role: .supervisor, teams: [], now: now)
@@ -74,6 +93,66 @@ import Testing
         let stored = try await reopened.events(team: "floor-a", stream: .team, after: 1)
         #expect(stored.map(\.seq) == [2, 3])
         #expect(stored[0].line + [0x0A] == events[1].encodedLine())
+    }
+
+    /// A restart rebuilds the floor from the database alone: whatever the timers and rules read
+    /// must come back as it was (SPEC §6), not only statuses and seqs.
+    @Test func aRestartRestoresEverythingTheRulesAndTimersRead() async throws {
+        var store: Store? = try open()
+        try store!.addTeam("floor-a", now: now)
+        for (name, role) in [("alice", Role.agent), ("bob", .agent), ("carol", .agent), ("sam", .supervisor), ("q", .bot)] {
+            _ = try store!.addUser(name, role: role, teams: ["floor-a"], now: now)
+        }
+        var floor = try store!.loadFloor().floor
+        var events: [Event] = []
+        var clock = now
+        func later(_ seconds: Int64) { clock = clock.adding(seconds: seconds) }
+        for name in ["alice", "bob", "carol"] { events += floor.setPresence(user: name, connected: true, now: clock) }
+        events.append(
+            try floor.setPolicy(
+                by: "sam", team: "floor-a",
+                patch: ["min_available": "auto", "shrinkage_floor": 1, "max_on_break": 1, "queue_report_every_s": 60],
+                comment: "staff from the queue", now: clock))
+        // 60 calls an hour at 300 s: Erlang C asks for 8 agents (SPEC §3's check figure).
+        events += try floor.reportQueue(
+            QueueReport(by: "q", at: clock, callsWaiting: 1, oldestWaitSeconds: 5, callsPerHour: 60, ahtSeconds: 300),
+            team: "floor-a", now: clock)
+        later(1)
+        events += try floor.setOwnStatus(
+            user: "alice", StatusRequest(status: .onBreak, note: "", reason: .abusiveCall), live: ["alice", "bob", "carol"],
+            now: clock
+        ).1
+        // Bob asks for lunch, which the rules refuse (8 required), so he waits in line.
+        events += try floor.setOwnStatus(
+            user: "bob", StatusRequest(status: .lunch, queue: true), live: ["alice", "bob", "carol"], now: clock
+        ).1
+        events += floor.setPresence(user: "carol", connected: false, now: clock)
+        // Past the escalation (300 s) and the missing report (90 s): both alerts are raised.
+        later(400)
+        var reminded: [String: Timestamp] = [:]
+        events += floor.runTimers(live: ["alice", "bob"], absentSince: ["carol": clock], reminded: &reminded, now: clock).events
+        #expect(events.contains { if case .alert(let a) = $0.payload { a.kind == .escalation } else { false } })
+        #expect(events.contains { if case .alert(let a) = $0.payload { a.kind == .queueReportMissing } else { false } })
+        try await store!.commit(events.map(EncodedEvent.init))
+        try store!.close()
+        store = nil
+
+        let reopened = try open()
+        let loaded = try reopened.loadFloor().floor
+        #expect(loaded == floor)
+        let team = try #require(loaded.teams["floor-a"])
+        #expect(team.erlang?.0 == 8)
+        #expect(loaded.required(for: team).0 == 8)
+        #expect(team.missingReportRaisedAt != nil)
+        #expect(team.escalatedAlerts.count == 1)
+        #expect(team.waitlist.map(\.user) == ["bob"])
+        #expect(loaded.users["alice"]?.status.reason == .abusiveCall)
+        #expect(try await reopened.loadAbsences() == ["carol": now.adding(seconds: 1)])
+        // The timers see what they saw before: nothing is raised a second time.
+        var again = loaded
+        var none: [String: Timestamp] = [:]
+        let rerun = again.runTimers(live: ["alice", "bob"], absentSince: [:], reminded: &none, now: clock.adding(seconds: 1))
+        #expect(!rerun.events.contains { if case .alert = $0.payload { true } else { false } })
     }
 
     @Test func aFailedBatchStoresNothing() async throws {
