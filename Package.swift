@@ -83,6 +83,7 @@ let package = Package(
             dependencies: [
                 "HuddleClient", "HuddleProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]),
         // The coverage rules' cost, in HuddleCore alone (the network benchmarks are their own
         // package in Benchmarks/; this one needs the core and nothing else).

@@ -49,6 +49,9 @@ public final class ProtocolServer: Service, Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: outbound / 2, high: outbound))
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // Most connections are idle watchers that send a ping now and then: start their read
+            // buffer small (it grows at once for a busy client) to keep idle sessions cheap.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .childChannelInitializer { channel in
                 let configuration = hub.config
                 let sslContext = tls.withLockedValue { $0 }

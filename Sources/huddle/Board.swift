@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import HuddleClient
 import HuddleProtocol
+import UnixSignals
 
 struct Board: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -70,7 +71,14 @@ private struct BoardScreen {
     /// otherwise why the board could not go on (the watcher gave up).
     func run(_ watcher: TeamWatcher) async -> (any Error)? {
         let (wakes, sink) = AsyncStream.makeStream(of: BoardWake.self)
-        let sources = BoardSources.install(sink)
+        let keyboard = BoardKeyboard.install(sink)
+        // A resized window redraws; SIGINT, SIGTERM and SIGHUP end the board like q, so the
+        // terminal is always given back as it was.
+        let signals = Task {
+            for await signal in await UnixSignalsSequence(trapping: .sigwinch, .sigint, .sigterm, .sighup) {
+                sink.yield(.signal(signal.rawValue))
+            }
+        }
         let watching = Task {
             do {
                 try await watcher.run { update in sink.yield(.update(update)) }
@@ -88,7 +96,8 @@ private struct BoardScreen {
         defer {
             watching.cancel()
             ticking.cancel()
-            sources.cancel()
+            signals.cancel()
+            keyboard.cancel()
         }
 
         var state = BoardState()
@@ -185,18 +194,13 @@ private struct BoardScreen {
     }
 }
 
-/// The keyboard and the signals, as wakes: one read source on standard input and one on a pipe
-/// that the signal handler writes the signal number to (a handler may do little else).
-private struct BoardSources {
-    let sources: [any DispatchSourceRead]
+/// The keyboard as wakes: one read source on standard input.
+private struct BoardKeyboard {
+    let source: any DispatchSourceRead
 
-    static let handled: [Int32] = [SIGWINCH, SIGINT, SIGTERM, SIGHUP]
-
-    static func install(_ sink: AsyncStream<BoardWake>.Continuation) -> BoardSources {
-        let queue = DispatchQueue(label: "huddle.board.input")
-        var list: [any DispatchSourceRead] = []
-
-        let keyboard = DispatchSource.makeReadSource(fileDescriptor: STDIN_FILENO, queue: queue)
+    static func install(_ sink: AsyncStream<BoardWake>.Continuation) -> BoardKeyboard {
+        let keyboard = DispatchSource.makeReadSource(
+            fileDescriptor: STDIN_FILENO, queue: DispatchQueue(label: "huddle.board.input"))
         keyboard.setEventHandler {
             var buffer = [UInt8](repeating: 0, count: 512)
             let count = read(STDIN_FILENO, &buffer, buffer.count)
@@ -208,39 +212,10 @@ private struct BoardSources {
             }
         }
         keyboard.resume()
-        list.append(keyboard)
-
-        var fds: [Int32] = [-1, -1]
-        if pipe(&fds) == 0 {
-            _ = fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
-            boardSignalPipe = fds[1]
-            let readEnd = fds[0]
-            let signals = DispatchSource.makeReadSource(fileDescriptor: readEnd, queue: queue)
-            signals.setEventHandler {
-                var buffer = [UInt8](repeating: 0, count: 64)
-                let count = read(readEnd, &buffer, buffer.count)
-                for index in 0..<max(0, count) { sink.yield(.signal(Int32(buffer[index]))) }
-            }
-            signals.resume()
-            list.append(signals)
-            for number in handled { signal(number, boardSignalHandler) }
-        }
-        return BoardSources(sources: list)
+        return BoardKeyboard(source: keyboard)
     }
 
-    func cancel() {
-        for number in Self.handled { signal(number, number == SIGWINCH ? SIG_DFL : SIG_IGN) }
-        for source in sources { source.cancel() }
-    }
-}
-
-/// The write end of the signal pipe, for the handler (which may only make async-signal-safe calls).
-nonisolated(unsafe) private var boardSignalPipe: Int32 = -1
-
-private let boardSignalHandler: @convention(c) (Int32) -> Void = { number in
-    var byte = UInt8(truncatingIfNeeded: number)
-    _ = write(boardSignalPipe, &byte, 1)
+    func cancel() { source.cancel() }
 }
 
 /// The terminal as it was before the board took it over, for every way out (including `exit`).
