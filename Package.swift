@@ -32,6 +32,8 @@ let package = Package(
     targets: [
         .target(name: "HuddleProtocol"),
         .target(name: "HuddleFraming", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // The few libc calls Swift's Glibc module does not expose (malloc_trim).
+        .target(name: "CHuddleSystem"),
         .target(name: "HuddleCore", dependencies: ["HuddleProtocol"]),
         .target(
             name: "HuddleStore",
@@ -43,7 +45,7 @@ let package = Package(
         .target(
             name: "HuddleServer",
             dependencies: [
-                "HuddleCore", "HuddleProtocol", "HuddleStore", "HuddleFraming",
+                "HuddleCore", "HuddleProtocol", "HuddleStore", "HuddleFraming", "CHuddleSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -101,7 +103,7 @@ let package = Package(
         .testTarget(
             name: "HuddleServerTests",
             dependencies: [
-                "HuddleServer", "HuddleClient", "HuddleFraming",
+                "HuddleServer", "HuddleClient", "HuddleFraming", "HuddleProtocol", "HuddleStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

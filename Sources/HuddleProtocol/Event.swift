@@ -136,6 +136,16 @@ public struct Event: Sendable, Equatable {
     public func encodedLine() -> [UInt8] {
         RPCFrame.notification("event", params)
     }
+
+    /// The encoded `params` object of a stored event line (the line as `encodedLine` wrote it,
+    /// without its newline), or nil when the line is not of that shape.
+    public static func params(ofStoredLine line: [UInt8]) -> ArraySlice<UInt8>? {
+        guard line.count > storedLinePrefix.count + 1, line.starts(with: storedLinePrefix), line.last == UInt8(ascii: "}")
+        else { return nil }
+        return line[storedLinePrefix.count..<(line.count - 1)]
+    }
+
+    private static let storedLinePrefix = Array(#"{"jsonrpc":"2.0","method":"event","params":"#.utf8)
 }
 
 /// Method names of protocol v1.

@@ -86,6 +86,19 @@ public enum RPCFrame {
         line(["jsonrpc": "2.0", "id": id.json, "result": result])
     }
 
+    /// A result whose JSON is already encoded (`raw` must be one valid JSON text): large
+    /// answers made of stored lines are spliced rather than parsed and written again.
+    public static func result(id: RPCID, raw: [UInt8]) -> [UInt8] {
+        var out = line(["jsonrpc": "2.0", "id": id.json, "result": .null])
+        // `…,"result":null}\n`: the placeholder goes, the encoded result takes its place.
+        let tail = Array(#"null}"#.utf8) + [0x0A]
+        guard out.count >= tail.count, Array(out.suffix(tail.count)) == tail else { return out }
+        out.removeLast(tail.count)
+        out.append(contentsOf: raw)
+        out.append(contentsOf: [UInt8(ascii: "}"), 0x0A])
+        return out
+    }
+
     public static func error(id: RPCID?, _ error: RPCError) -> [UInt8] {
         line(["jsonrpc": "2.0", "id": id?.json ?? .null, "error": error.json])
     }

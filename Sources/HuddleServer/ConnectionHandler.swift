@@ -100,6 +100,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard !closing, let outbox else { return }
         closing = true
         logger.debug("closing connection", metadata: ["reason": "\(reason.rawValue)"])
+        // Nothing it sends now is read: stop reading, so that a client streaming an endless line
+        // fills its own socket buffer instead of the daemon's memory while the close goes out.
+        outbox.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
         outbox.closeAfter(RPCFrame.notification("session.closing", ["reason": .string(reason.rawValue)]))
     }
 

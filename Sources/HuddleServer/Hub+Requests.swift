@@ -171,19 +171,40 @@ extension Hub {
         let last = try withState { state throws(RPCError) in
             try state.committed.requireMember(session.user, of: team).seq
         }
+        try session.beginRead()
         let after = since ?? max(0, last - limit)
-        store.replay(team: team, ranges: [(.team, after, min(last, after + limit))]) { result in
+        store.replay(team: team, ranges: [(.team, after, min(last, after + limit))], wanted: { session.isOpen }) { result in
+            defer { session.endRead() }
             switch result {
             case .success(let ranges):
-                let events = ranges.first?.compactMap { stored -> JSONValue? in
-                    (try? JSONParser.parse(stored.line))?["params"]
-                } ?? []
-                session.reply(request.id, ["events": .array(events)])
+                session.outbox.enqueue(RPCFrame.result(id: request.id, raw: Self.eventsResult(ranges.first ?? [])))
+            case .failure(is Store.ReadAbandoned):
+                break
             case .failure(let error):
                 self.logger.error("history read failed", metadata: ["error": "\(error)"])
                 session.reply(request.id, error: .internalError)
             }
         }
+    }
+
+    /// `{"events":[…]}` spliced from the stored lines' params, byte for byte what was sent live.
+    static func eventsResult(_ stored: [StoredEvent]) -> [UInt8] {
+        var out = Array(#"{"events":["#.utf8)
+        out.reserveCapacity(stored.reduce(16) { $0 + $1.line.count })
+        var first = true
+        for event in stored {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            if let params = Event.params(ofStoredLine: event.line) {
+                out.append(contentsOf: params)
+            } else {
+                // Not of the shape this build writes: take the slow road.
+                let value = (try? JSONParser.parse(event.line))?["params"] ?? .null
+                JSONWriter.write(value, into: &out)
+            }
+        }
+        out.append(contentsOf: Array("]}".utf8))
+        return out
     }
 
     private func leave(_ request: RPCRequest, _ session: Session) throws(RPCError) {
@@ -245,7 +266,9 @@ extension Hub {
             }
         }
         let now = clock.now()
+        try session.beginRead()
         store.reportInputs(team: team) { result in
+            defer { session.endRead() }
             switch result {
             case .success(let (changes, versions)):
                 let rows = TimeInStatusReport.compute(

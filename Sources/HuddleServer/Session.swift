@@ -1,4 +1,5 @@
 import HuddleProtocol
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// An authenticated connection: who it is and where its bytes go. Immutable after `session.hello`.
@@ -8,6 +9,33 @@ public final class Session: Sendable {
     public let role: Role
     public let tokenKey: String
     let outbox: Outbox
+    /// History reads (`history.fetch`, reports) this session has waiting for SQLite.
+    private let readsInFlight = NIOLockedValueBox(0)
+
+    /// At most this many reads per session wait for SQLite at once: each costs a reader for a
+    /// while, and one client must not be able to queue more than the daemon serves.
+    static let maxReadsInFlight = 2
+
+    /// Takes a read slot, or says how long to wait (the rate-limit error's `retry_after_ms`).
+    func beginRead() throws(RPCError) {
+        let taken = readsInFlight.withLockedValue { count -> Bool in
+            guard count < Self.maxReadsInFlight else { return false }
+            count += 1
+            return true
+        }
+        guard taken else {
+            throw RPCError(
+                .rateLimited, "\(Self.maxReadsInFlight) history reads are already running on this connection",
+                data: ["retry_after_ms": 100, "reason": "reads_in_flight"])
+        }
+    }
+
+    func endRead() {
+        readsInFlight.withLockedValue { $0 -= 1 }
+    }
+
+    /// False once the connection is closing or closed: work queued for it can be dropped.
+    var isOpen: Bool { !outbox.isSealed && outbox.channel.isActive }
 
     init(id: UInt64, user: String, role: Role, tokenKey: String, outbox: Outbox) {
         self.id = id

@@ -147,12 +147,19 @@ extension Store {
         pool.asyncWrite({ db in try Self.write(db, batch) }, completion: { _, result in completion(result) })
     }
 
-    /// Reads several ranges of one team's streams in one read transaction.
+    /// The answer of a read nobody waits for any more (its connection closed while it queued).
+    public struct ReadAbandoned: Error {}
+
+    /// Reads several ranges of one team's streams in one read transaction. `wanted` is asked
+    /// when a reader is free: a read queued by a connection that has gone since is skipped, so
+    /// that work left behind by a closed client does not delay anyone else's.
     public func replay(
         team: String, ranges: [(stream: EventStream, after: Int64, through: Int64)],
+        wanted: @escaping @Sendable () -> Bool = { true },
         completion: @escaping @Sendable (Result<[[StoredEvent]], any Error>) -> Void
     ) {
         pool.asyncRead { result in
+            guard wanted() else { return completion(.failure(ReadAbandoned())) }
             completion(
                 Result {
                     let db = try result.get()

@@ -106,6 +106,62 @@ import Testing
         #expect(try await daemon.stop() == 0)
     }
 
+    /// History reads are the costly requests: one connection may keep only two waiting, and the
+    /// ones left behind by a client that hung up are dropped, so nobody else waits for them.
+    @Test func historyReadsLeftBehindByClosedClientsDelayNobody() async throws {
+        let daemon = try TestDaemon(arguments: ["--rate-per-s", "100000", "--rate-burst", "100000"])
+        try daemon.addTeam("floor-a")
+        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.start()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    let writer = try await daemon.session(alice)
+                    for i in 0..<300 {
+                        _ = try await writer.request("message.send", ["team": "floor-a", "text": .string("\(worker)-\(i)")])
+                    }
+                    await writer.close()
+                }
+            }
+            try await group.waitForAll()
+        }
+        var fetches = ""
+        for i in 0..<40 {
+            fetches += #"{"jsonrpc":"2.0","id":\#(i),"method":"history.fetch","params":{"team":"floor-a","since":0,"limit":1000}}"# + "\n"
+        }
+        // One greedy client that reads its answers: two reads at a time, the rest refused at once.
+        let greedy = try await daemon.session(alice)
+        try await greedy.connection.sendRaw(Array(fetches.utf8))
+        var refused = 0
+        var served = 0
+        for _ in 0..<40 {
+            let answer = try await greedy.next(within: .seconds(30)) { if case .stray = $0 { true } else { false } }
+            switch answer {
+            case .stray(_, .failure(let error)) where error.code == .rateLimited && error.data?["reason"] == "reads_in_flight":
+                refused += 1
+            case .stray(_, .success(let result)):
+                #expect(result["events"]?.arrayValue?.count == 1000)
+                served += 1
+            default:
+                Issue.record("unexpected answer \(answer)")
+            }
+        }
+        #expect(refused > 0 && served >= 2 && refused + served == 40)
+        // Five that ask and hang up at once.
+        for _ in 0..<5 {
+            let quitter = try await daemon.session(alice)
+            try await quitter.connection.sendRaw(Array(fetches.utf8))
+            await quitter.close()
+        }
+        let newcomer = try await daemon.session(alice)
+        let started = ContinuousClock.now
+        let page = try await newcomer.request("history.fetch", ["team": "floor-a", "limit": 10])
+        #expect(page["events"]?.arrayValue?.count == 10)
+        // Unbounded, the reads left behind would take well over ten seconds on this machine.
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(try await daemon.stop() == 0)
+    }
+
     @Test func aFloodIsRateLimitedWithRetryAfter() async throws {
         let daemon = try TestDaemon(arguments: ["--rate-per-s", "5", "--rate-burst", "5"])
         try daemon.addTeam("floor-a")
