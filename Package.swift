@@ -103,7 +103,7 @@ let package = Package(
         .testTarget(
             name: "HuddleServerTests",
             dependencies: [
-                "HuddleServer", "HuddleClient", "HuddleFraming", "HuddleProtocol", "HuddleStore",
+                "HuddleServer", "HuddleClient", "HuddleFraming", "HuddleProtocol", "HuddleStore", "CHuddleSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

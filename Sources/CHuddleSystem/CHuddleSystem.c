@@ -1,5 +1,8 @@
 #include "CHuddleSystem.h"
 
+// <stdlib.h> brings <features.h>, which says whether this is glibc (<stddef.h> alone does not).
+#include <stdlib.h>
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
