@@ -15,3 +15,12 @@ int huddle_malloc_trim(size_t pad) {
     return 0;
 #endif
 }
+
+int huddle_malloc_arena_max(int count) {
+#if defined(__GLIBC__)
+    return mallopt(M_ARENA_MAX, count);
+#else
+    (void)count;
+    return 0;
+#endif
+}

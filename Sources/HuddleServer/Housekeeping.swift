@@ -1,4 +1,3 @@
-import CHuddleSystem
 import HuddleProtocol
 import Logging
 import ServiceLifecycle
@@ -12,13 +11,6 @@ public struct Housekeeping: Service {
     public init(hub: Hub, logger: Logger) {
         self.hub = hub
         self.logger = logger
-    }
-
-    /// Gives memory that is free inside the allocator back to the system. glibc keeps what a
-    /// burst freed (thousands of connections gone, say) in its per-thread arenas, so resident
-    /// memory would otherwise stay at the peak; measured by Prove/hostile.py: 127 → 47 MiB.
-    static func returnFreeMemory() {
-        _ = huddle_malloc_trim(0)
     }
 
     public func run() async throws {
@@ -59,7 +51,7 @@ public struct Housekeeping: Service {
                     logger.warning("could not check for admin changes", metadata: ["error": "\(error)"])
                 }
             }
-            if ticks % 50 == 0 { Self.returnFreeMemory() }
+            if ticks % 50 == 0 { Allocator.returnFreeMemory() }
             if ticks % 18_000 == 1 {
                 let cutoff = hub.clock.now().adding(seconds: -hub.config.historyDays * 86_400)
                 if let pruned = try? await hub.store.prune(before: cutoff), pruned > 0 {

@@ -88,6 +88,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        Allocator.limitArenas(environment: ProcessInfo.processInfo.environment)
         let settings = try settings()
         let logLevel = LogLevelControl(Logger.Level(rawValue: settings.logLevel) ?? .info)
         LoggingSystem.bootstrap { label in ReloadableLevelLogHandler(label: label, control: logLevel) }
