@@ -17,7 +17,10 @@ public func fuzzRequests(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             FuzzCheck.fail("a decoded request did not decode again")
         }
         FuzzCheck.require(again.id == request.id && again.method == request.method, "request changed in a round trip")
-        FuzzCheck.require(again.params == request.params, "params changed in a round trip")
+        // Numbers compared as JSON has them (one kind): 7777e7 is written 77770000000 and reads
+        // back as an integer (the input that found this is a unit test and a seed).
+        FuzzCheck.require(
+            numeric(.object(again.params.object)) == numeric(.object(request.params.object)), "params changed in a round trip")
     }
     return 0
 }

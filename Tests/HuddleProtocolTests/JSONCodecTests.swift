@@ -63,4 +63,19 @@ extension JSONCodecTests {
         #expect(try JSONParser.parse(JSONWriter.encode(value)).doubleValue == 0)
         #expect(String(decoding: JSONWriter.encode(.double(-2e20)), as: UTF8.self) == "-2e+20")
     }
+
+    /// Found by RequestFuzzer: a request whose params hold integral doubles (7777e7) re-encodes
+    /// them as integers. The same numbers come back, as JSON has only one kind; a param read as an
+    /// integer accepts both spellings.
+    @Test func requestParamsKeepTheirNumbersThroughARoundTrip() throws {
+        let line = Array(#"{"id":0,"jsonrpc":"2.0","method":"policy.set","params":{"a":7777e7,"b":77e77,"c":777177,"d":0.5}}"#.utf8)
+        guard case .success(let request) = RPCRequest.decode(line) else { Issue.record("did not decode"); return }
+        guard case .success(let again) = RPCRequest.decode(request.encoded()) else { Issue.record("no round trip"); return }
+        #expect(String(decoding: JSONWriter.encode(again.params.object["a"] ?? .null), as: UTF8.self) == "77770000000")
+        #expect(again.params.object["a"]?.doubleValue == 7.777e10)
+        #expect(again.params.object["b"]?.doubleValue == 7.7e78)
+        #expect(again.params.object["c"] == .int(777177) && again.params.object["d"] == .double(0.5))
+        #expect(try Params(again.params.object).int("a", in: 0...Int64.max) == 77_770_000_000)
+        #expect(try Params(request.params.object).int("a", in: 0...Int64.max) == 77_770_000_000)
+    }
 }
