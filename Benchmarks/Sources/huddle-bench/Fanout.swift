@@ -144,7 +144,7 @@ func seconds(since start: UInt64) -> Double {
 
 func processCPUSeconds() -> Double {
     var usage = rusage()
-    getrusage(RUSAGE_SELF, &usage)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
         + Double(usage.ru_stime.tv_usec) / 1e6
 }
@@ -306,11 +306,13 @@ struct FanoutRunner {
         var notes: [String] = []
         if a1.errors > before.errors { notes.append("publisher errors: \(a1.errors - before.errors) (\(a1.lastError ?? ""))") }
         if delivered < expected { notes.append("undelivered after 20 s: \(expected - delivered) of \(expected)") }
+        if delivered > expected { notes.append("counted \(delivered - expected) deliveries more than were sent") }
         if active < n { notes.append("\(n - active) subscribers were disconnected") }
         say(
             "   full speed, \(lpad(String(n), 4)) subscribers: \(lpad(fmtThousands(rate), 11)) deliveries/s"
                 + "  (\(fmtThousands(messages)) msg/s; under load p50 \(ms(histogram.percentile(0.5))) ms,"
-                + " p99 \(ms(histogram.percentile(0.99))) ms; server CPU \(fmt(serverCPU, 2)) cores, harness \(fmt(benchCPU, 2)))"
+                + " p99 \(ms(histogram.percentile(0.99))) ms; server CPU \(fmt(serverCPU, 2)) cores"
+                + " = \(fmt(rate > 0 ? serverCPU / rate * 1e6 : 0, 2)) µs/delivery, harness \(fmt(benchCPU, 2)))"
         )
         for note in notes { say("     note: \(note)") }
         return Row(
@@ -320,7 +322,11 @@ struct FanoutRunner {
                 "deliveries_per_s": rate.rounded(), "messages_per_s": messages.rounded(),
                 "loaded_p50_ms": msValue(histogram.percentile(0.5)), "loaded_p99_ms": msValue(histogram.percentile(0.99)),
                 "server_cpu_cores": (serverCPU * 100).rounded() / 100, "harness_cpu_cores": (benchCPU * 100).rounded() / 100,
+                // CPU time the server spent per delivery: steadier than deliveries/s when other
+                // work competes for the cores.
+                "server_cpu_us_per_delivery": rate > 0 ? (serverCPU / rate * 1e6 * 1000).rounded() / 1000 : 0,
                 "delivered_fraction": expected == 0 ? 1 : Double(delivered) / Double(expected),
+                "load_average": currentLoadAverage(),
             ], notes: notes.isEmpty ? nil : notes)
     }
 
@@ -353,6 +359,7 @@ struct FanoutRunner {
             notes.append("publisher errors: \(after.errors - before.errors) (\(after.lastError ?? ""))")
         }
         if delivered < expected { notes.append("undelivered after 20 s: \(expected - delivered) of \(expected)") }
+        if delivered > expected { notes.append("counted \(delivered - expected) deliveries more than were sent") }
         if active < n { notes.append("\(n - active) subscribers were disconnected") }
         let serverCPU = ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / elapsed
         say(
@@ -371,6 +378,7 @@ struct FanoutRunner {
                 "samples": Double(histogram.total), "deliveries_per_s": (Double(d1 - d0) / elapsed).rounded(),
                 "server_cpu_cores": (serverCPU * 100).rounded() / 100,
                 "delivered_fraction": expected == 0 ? 1 : Double(delivered) / Double(expected),
+                "load_average": currentLoadAverage(),
             ], notes: notes.isEmpty ? nil : notes)
     }
 }
@@ -424,6 +432,20 @@ func printFanoutTable(_ rows: [Row]) {
             let r1 = h.flatMap { h in value("nats-server").map { fmt(h / $0, 2) } } ?? "—"
             let r2 = h.flatMap { h in value("redis-server").map { fmt(h / $0, 2) } } ?? "—"
             say(pad(transport, 11) + pad(String(n), 13) + cells + lpad(r1, 14) + lpad(r2, 14))
+        }
+    }
+    say("\nServer CPU per delivery at full speed, µs (steadier than deliveries/s on a busy machine)")
+    say(pad("transport", 11) + pad("subscribers", 13) + systems.map { lpad($0, 16) }.joined())
+    for transport in ["plaintext", "tls"] {
+        let counts = Set(rows.filter { $0.scenario == "throughput" && $0.transport == transport }.compactMap(\.subscribers)).sorted()
+        for n in counts {
+            let cells = systems.map { system -> String in
+                let row = rows.first {
+                    $0.system == system && $0.transport == transport && $0.scenario == "throughput" && $0.subscribers == n
+                }
+                return lpad(row?.values["server_cpu_us_per_delivery"].map { fmt($0, 2) } ?? "—", 16)
+            }.joined()
+            say(pad(transport, 11) + pad(String(n), 13) + cells)
         }
     }
     say("\nFan-out latency, send → receipt of every delivery, ms (p50 / p99 / p99.9)")

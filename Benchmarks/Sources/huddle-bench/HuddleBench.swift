@@ -10,7 +10,7 @@ struct HuddleBench: AsyncParsableCommand {
             Every subcommand starts what it needs on 127.0.0.1 (in a temporary folder), stops it by PID,
             prints its figures for people and ends with one JSON line (`{"bench":…}`) for scripts.
             """,
-        subcommands: [Fanout.self, Memory.self, Durability.self, Decision.self, All.self])
+        subcommands: [Fanout.self, Memory.self, Durability.self, Decision.self, Storm.self, Soak.self, All.self])
 }
 
 struct Common: ParsableArguments {
@@ -20,11 +20,14 @@ struct Common: ParsableArguments {
     @Option(help: "Event-loop threads of the load generator (1–2; the daemon gets the rest of the machine).")
     var clientThreads = 1
     @Option(help: "Repeat the whole benchmark this many times and report medians.") var runs: Int?
+    @Option(help: "Seconds a server may take to exit after SIGTERM before SIGKILL (raise it under a profiler).")
+    var stopGrace = 5.0
 
-    /// The huddled path as given, or, when the default does not exist from here, the one next to
-    /// this package (so `huddle-bench` works from any directory).
+    /// The huddled path as given, or, when the default is not there from here, the one of the
+    /// package this tool was built in (so `huddle-bench` works from any directory).
     var huddledPath: String {
-        if FileManager.default.isExecutableFile(atPath: huddled) { return absolute(huddled) }
+        let fallback = "../.build/release/huddled"
+        if huddled != fallback || FileManager.default.isExecutableFile(atPath: huddled) { return absolute(huddled) }
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         // …/Benchmarks/.build/<triple>/release/huddle-bench → …/.build/release/huddled
         var dir = executable.deletingLastPathComponent()
@@ -47,6 +50,7 @@ struct Common: ParsableArguments {
 
 func prepare(_ common: Common) -> Int {
     installInterruptHandler()
+    ServerProcess.stopGrace = common.stopGrace
     return raiseOpenFileLimit(to: 65_536)
 }
 
@@ -158,12 +162,14 @@ struct Memory: AsyncParsableCommand {
     @Flag(help: "A short run: 2,000 connections.") var short = false
     @Option(help: "Idle TLS connections to open.") var connections: Int?
     @Flag(help: "Also join the team on each connection (a watching client).") var join = false
+    @Flag(help: "Plaintext instead of TLS (to see what TLS costs per connection).") var plaintext = false
 
     func run() async throws {
         let openFiles = prepare(common)
         var plan = MemoryPlan()
         plan.connections = connections ?? (short ? 2000 : 10_000)
         plan.join = join
+        plan.tls = !plaintext
         plan.huddled = common.huddledPath
         plan.workParent = common.workDir
         try await Self.execute(plan, runs: common.runs ?? 1, short: short, openFiles: openFiles, clientThreads: common.clientThreads)
@@ -176,7 +182,7 @@ struct Memory: AsyncParsableCommand {
             say("   note: open-file limit \(openFiles) allows only \(openFiles - 200) connections here")
             plan.connections = max(100, openFiles - 200)
         }
-        say("memory: \(fmtThousands(Double(plan.connections))) idle authenticated TLS connections; open-file limit \(openFiles); \(runs) run(s)")
+        say("memory: \(fmtThousands(Double(plan.connections))) idle authenticated \(plan.tls ? "TLS" : "plaintext") connections; open-file limit \(openFiles); \(runs) run(s)")
         var all: [[Row]] = []
         for index in 0..<runs {
             if runs > 1 { say("### memory run \(index + 1) of \(runs)") }
@@ -245,21 +251,49 @@ struct Durability: AsyncParsableCommand {
 
 struct Decision: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Microseconds per status change through the coverage rules (HuddleCore alone).")
+        abstract: "Microseconds per status change through the coverage rules (HuddleCore alone).",
+        discussion: """
+            Runs `huddle-decision-bench` from the root package (next to the huddled measured; built by \
+            Benchmarks/run): 100 teams of 20 agents, random breaks, lunches and returns, each decided, \
+            applied and settled as the hub does under its lock, without sockets or SQLite.
+            """)
 
     @OptionGroup var common: Common
-    @Flag(help: "Accepted for symmetry with the other subcommands.") var short = false
+    @Flag(help: "A short run: 100,000 changes instead of 1,000,000.") var short = false
 
     func run() async throws {
-        Self.execute(short: short)
+        try Self.execute(short: short, huddled: common.huddledPath, runs: common.runs ?? 1)
     }
 
-    static func execute(short: Bool) {
-        say("decision: not yet: needs the coverage rules")
+    static func execute(short: Bool, huddled: String, runs: Int) throws {
+        let binary = URL(fileURLWithPath: huddled).deletingLastPathComponent().appendingPathComponent("huddle-decision-bench").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw BenchFailure("\(binary) is missing: swift build -c release --product huddle-decision-bench (Benchmarks/run does)")
+        }
+        let changes = short ? 100_000 : 1_000_000
+        say("decision: \(fmtThousands(Double(changes))) status changes through the rules, \(runs) run(s)")
+        var perChange: [Double] = []
+        for _ in 0..<runs {
+            let output = try huddle_bench.run(binary, [String(changes)])
+            for line in output.split(separator: "\n") where line.hasPrefix("decision cost") { say("   " + line) }
+            guard let json = output.split(separator: "\n").first(where: { $0.hasPrefix(#"{"bench":"decision""#) }),
+                let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+                let value = object["microseconds_per_change"] as? Double
+            else { throw BenchFailure("huddle-decision-bench printed no figure:\n\(output)") }
+            perChange.append(value)
+        }
+        let median = perChange.sorted()[perChange.count / 2]
+        say("   median: \(fmt(median, 2)) µs per status change")
         printJSONLine(
             Summary(
-                bench: "decision", mode: short ? "short" : "full", runs: 0, machine: .current(clientThreads: 0),
-                results: [], status: "not yet: needs the coverage rules"))
+                bench: "decision", mode: short ? "short" : "full", runs: runs, machine: .current(clientThreads: 0),
+                results: [
+                    Row(
+                        bench: "decision", system: "huddle", transport: "none", scenario: "status-change-through-rules",
+                        subscribers: nil, rate: nil,
+                        values: ["microseconds_per_change": (median * 1000).rounded() / 1000, "changes": Double(changes)],
+                        notes: nil)
+                ]))
     }
 }
 
@@ -299,7 +333,7 @@ struct All: AsyncParsableCommand {
             durability, runs: runs, short: short, openFiles: openFiles, clientThreads: common.clientThreads)
 
         say("")
-        Decision.execute(short: short)
+        try Decision.execute(short: short, huddled: common.huddledPath, runs: runs)
         say("\nall: done in \(fmt(seconds(since: start), 1)) s")
     }
 }

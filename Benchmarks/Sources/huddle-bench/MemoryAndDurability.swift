@@ -8,6 +8,7 @@ import NIOSSL
 struct MemoryPlan: Sendable {
     var connections = 10_000
     var join = false
+    var tls = true
     var settle = 3.0
     var huddled = "../.build/release/huddled"
     var workParent = "/tmp"
@@ -19,8 +20,8 @@ struct MemoryPlan: Sendable {
 func runMemory(_ plan: MemoryPlan, harness: Harness, openFiles: Int) async throws -> Row {
     let users = (0..<plan.users).map { ("idle\($0)", "agent") }
     let (server, tokens) = try await HuddleLauncher(binary: plan.huddled, workParent: plan.workParent, openFiles: openFiles)
-        .start(tls: true, users: users)
-    say("   \(server.version), pid \(server.process.pid), port \(server.endpoint.port), TLS")
+        .start(tls: plan.tls, users: users)
+    say("   \(server.version), pid \(server.process.pid), port \(server.endpoint.port), \(plan.tls ? "TLS" : "plaintext")")
     let tokenList = (0..<plan.users).map { tokens["idle\($0)"]! }
     let endpoint = server.endpoint
     let join = plan.join
@@ -45,14 +46,14 @@ func runMemory(_ plan: MemoryPlan, harness: Harness, openFiles: Int) async throw
         let active = channels.filter(\.isActive).count
         let perConnection = Double(after.rssKiB - before.rssKiB) / Double(plan.connections)
         say(
-            "   \(fmtThousands(Double(plan.connections))) idle authenticated TLS sessions\(join ? " (joined)" : ""):"
+            "   \(fmtThousands(Double(plan.connections))) idle authenticated \(plan.tls ? "TLS" : "plaintext") sessions\(join ? " (joined)" : ""):"
                 + " VmRSS \(fmtThousands(Double(before.rssKiB))) KiB → \(fmtThousands(Double(after.rssKiB))) KiB"
                 + " = \(fmt(perConnection, 1)) KiB per connection (opened in \(fmt(opening, 1)) s,"
                 + " \(fmt(Double(plan.connections) / opening, 0)) handshakes/s; \(active) still open)")
         await closeAll(channels)
         await server.stop()
         return Row(
-            bench: "memory", system: "huddle", transport: "tls", scenario: join ? "idle-joined" : "idle-authenticated",
+            bench: "memory", system: "huddle", transport: endpoint.transport, scenario: join ? "idle-joined" : "idle-authenticated",
             subscribers: plan.connections, rate: nil,
             values: [
                 "kib_per_connection": (perConnection * 10).rounded() / 10,
@@ -139,7 +140,7 @@ func runScript(_ endpoint: Endpoint, _ requests: [String], on loop: any EventLoo
 /// per second from concurrent agents, each with one request in flight.
 func runDurability(_ plan: DurabilityPlan, harness: Harness, openFiles: Int) async throws -> Row {
     let fsyncMs = fsyncCostMillis(in: plan.workParent)
-    say("   fsync of a 4 KiB write in \(plan.workParent): \(fmt(fsyncMs, 2)) ms (the floor of one commit)")
+    say("   fdatasync of a 4 KiB rewrite in \(plan.workParent): \(fmt(fsyncMs, 2)) ms (the floor of one commit)")
     let userStart = monotonicNanos()
     let users = (0..<plan.agents).map { ("agent\($0)", "agent") } + [("boss", "supervisor")]
     let (server, tokens) = try await HuddleLauncher(binary: plan.huddled, workParent: plan.workParent, openFiles: openFiles)
@@ -208,7 +209,7 @@ func runDurability(_ plan: DurabilityPlan, harness: Harness, openFiles: Int) asy
             scenario: plan.join ? "status-changes-joined" : "status-changes", subscribers: plan.agents, rate: nil,
             values: [
                 "changes_per_s": rate.rounded(), "server_cpu_cores": (serverCPU * 100).rounded() / 100,
-                "fsync_ms": (fsyncMs * 100).rounded() / 100,
+                "fsync_ms": (fsyncMs * 100).rounded() / 100, "load_average": currentLoadAverage(),
             ], notes: notes.isEmpty ? nil : notes)
     } catch {
         await closeAll(channels)

@@ -74,6 +74,7 @@ struct Machine: Codable {
     var cpus: Int
     var kernel: String
     var clientThreads: Int
+    var loadAverage: Double
 
     static func current(clientThreads: Int) -> Machine {
         var name = utsname()
@@ -81,7 +82,9 @@ struct Machine: Codable {
         let release = withUnsafeBytes(of: &name.release) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
-        return Machine(cpus: ProcessInfo.processInfo.activeProcessorCount, kernel: release, clientThreads: clientThreads)
+        return Machine(
+            cpus: ProcessInfo.processInfo.activeProcessorCount, kernel: release, clientThreads: clientThreads,
+            loadAverage: currentLoadAverage())
     }
 }
 
@@ -93,9 +96,15 @@ func printJSONLine(_ summary: Summary) {
     }
 }
 
+/// The 1-minute load average: above the number of cores, something else was competing for them.
+func currentLoadAverage() -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return 0 }
+    return Double(text.split(separator: " ").first ?? "") ?? 0
+}
+
 func say(_ text: String) {
     print(text)
-    fflush(stdout)
+    fflush(nil)
 }
 
 func fmt(_ value: Double, _ digits: Int = 0) -> String {

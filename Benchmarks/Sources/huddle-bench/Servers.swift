@@ -24,11 +24,12 @@ func installInterruptHandler() {
             exit(130)
         }
         source.resume()
-        interruptSources.withLock { $0.append(source) }
+        interruptSources.append(source)
     }
 }
 
-private let interruptSources = Mutex<[any DispatchSourceSignal]>([])
+/// Set up once, at start, before any concurrency; kept alive for the life of the process.
+nonisolated(unsafe) private var interruptSources: [any DispatchSourceSignal] = []
 
 /// Raises this process's open-file limit as far as the hard limit allows; returns the new limit.
 @discardableResult
@@ -47,7 +48,7 @@ func raiseOpenFileLimit(to wanted: Int) -> Int {
 func hardOpenFileLimit() -> Int {
     var limit = rlimit()
     guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
-    return limit.rlim_max == RLIM_INFINITY ? 1 << 20 : Int(limit.rlim_max)
+    return limit.rlim_max == rlim_t.max ? 1 << 20 : Int(limit.rlim_max)
 }
 
 /// Runs a command to completion; returns its standard output, throws on a non-zero exit.
@@ -83,7 +84,7 @@ final class ServerProcess: @unchecked Sendable {
     init(name: String, executable: String, arguments: [String], logPath: String, openFiles: Int) throws {
         self.name = name
         self.logPath = logPath
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -103,8 +104,12 @@ final class ServerProcess: @unchecked Sendable {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// How long a server may take to stop after SIGTERM before it gets SIGKILL (longer when it
+    /// runs under a profiler that writes its results on exit).
+    nonisolated(unsafe) static var stopGrace = 5.0
+
     /// SIGTERM, then SIGKILL if it is still there after `grace` seconds.
-    func stop(grace: Double = 5) async {
+    func stop(grace: Double = ServerProcess.stopGrace) async {
         let pid = self.pid
         guard process.isRunning else { return }
         kill(pid, SIGTERM)
@@ -243,18 +248,35 @@ struct HuddleLauncher: Sendable {
             )
         }
         let data = try makeTemporaryDirectory(in: workParent, prefix: "huddle-bench")
+        do {
+            return try await start(in: data, tls: tls, users: users, extraArguments: extraArguments)
+        } catch {
+            try? FileManager.default.removeItem(atPath: data)
+            throw error
+        }
+    }
+
+    private func start(in data: String, tls: Bool, users: [(String, String)], extraArguments: [String]) async throws -> (
+        RunningServer, [String: String]
+    ) {
         try run(binary, ["team", "add", Payload.subject, "--data", data])
         var tokens: [String: String] = [:]
         for (name, role) in users { tokens[name] = try addUser(name, role: role, data: data) }
-        var arguments = [
-            "serve", "--data", data, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+        let arguments = [
             "--rate-per-s", "1000000", "--rate-burst", "1000000",
             "--bot-rate-per-s", "1000000", "--bot-rate-burst", "1000000",
             "--max-sessions-per-user", "100000", "--outbound-buffer-bytes", "67108864",
             "--log-level", "notice",
         ]
+        let server = try await serve(data: data, tls: tls, arguments: arguments + extraArguments)
+        return (server, tokens)
+    }
+
+    /// Starts `huddled serve` on a prepared data folder, on free loopback ports, with `arguments`
+    /// and otherwise the daemon's own defaults; waits for the port it logs.
+    func serve(data: String, tls: Bool, arguments extra: [String]) async throws -> RunningServer {
+        var arguments = ["serve", "--data", data, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"] + extra
         if !tls { arguments.append("--plaintext") }
-        arguments += extraArguments
         let process = try ServerProcess(
             name: "huddled", executable: binary, arguments: arguments, logPath: "\(data)/huddled.log",
             openFiles: openFiles)
@@ -272,12 +294,17 @@ struct HuddleLauncher: Sendable {
                 try await Task.sleep(for: .milliseconds(30))
             }
         }
-        let context = tls ? try clientTLSContext(trusting: "\(data)/tls/cert.pem") : nil
+        let context: NIOSSLContext?
+        do {
+            context = tls ? try clientTLSContext(trusting: "\(data)/tls/cert.pem") : nil
+        } catch {
+            await process.stop()
+            throw error
+        }
         let version = (try? run(binary, ["--version"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? "huddled"
-        let server = RunningServer(
+        return RunningServer(
             endpoint: Endpoint(wire: .huddle, port: port!, tls: context), process: process, directory: data,
             version: version)
-        return (server, tokens)
     }
 }
 
@@ -309,6 +336,15 @@ func startNATS(tls: Bool, workParent: String, openFiles: Int) async throws -> Ru
         throw BenchFailure("nats-server is not installed (apt-get install -y nats-server)")
     }
     let directory = try makeTemporaryDirectory(in: workParent, prefix: "nats-bench")
+    do {
+        return try await startNATS(in: directory, binary: binary, tls: tls, openFiles: openFiles)
+    } catch {
+        try? FileManager.default.removeItem(atPath: directory)
+        throw error
+    }
+}
+
+private func startNATS(in directory: String, binary: String, tls: Bool, openFiles: Int) async throws -> RunningServer {
     let port = try freePort()
     var config = """
         listen: "127.0.0.1:\(port)"
@@ -328,7 +364,12 @@ func startNATS(tls: Bool, workParent: String, openFiles: Int) async throws -> Ru
     let process = try ServerProcess(
         name: "nats-server", executable: binary, arguments: ["-c", "\(directory)/nats.conf"],
         logPath: "\(directory)/nats.log", openFiles: openFiles)
-    try await waitForPort(port, server: process)
+    do {
+        try await waitForPort(port, server: process)
+    } catch {
+        await process.stop()
+        throw error
+    }
     let version = (try? run(binary, ["--version"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? "nats-server"
     return RunningServer(
         endpoint: Endpoint(wire: .nats, port: port, tls: context), process: process, directory: directory,
@@ -340,6 +381,15 @@ func startRedis(tls: Bool, workParent: String, openFiles: Int) async throws -> R
         throw BenchFailure("redis-server is not installed (apt-get install -y redis-server)")
     }
     let directory = try makeTemporaryDirectory(in: workParent, prefix: "redis-bench")
+    do {
+        return try await startRedis(in: directory, binary: binary, tls: tls, openFiles: openFiles)
+    } catch {
+        try? FileManager.default.removeItem(atPath: directory)
+        throw error
+    }
+}
+
+private func startRedis(in directory: String, binary: String, tls: Bool, openFiles: Int) async throws -> RunningServer {
     let port = try freePort()
     var arguments = [
         "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no",
@@ -369,8 +419,9 @@ func startRedis(tls: Bool, workParent: String, openFiles: Int) async throws -> R
         version: version)
 }
 
-/// Average time of a 4 KiB write + fsync in `directory`: what one group commit costs at least.
-func fsyncCostMillis(in directory: String, samples: Int = 30) -> Double {
+/// Average time of rewriting one 4 KiB block and `fdatasync` in `directory` (what SQLite does per
+/// commit in WAL mode once the log is allocated): the floor of one group commit.
+func fsyncCostMillis(in directory: String, samples: Int = 50) -> Double {
     let path = "\(directory)/.fsync-probe-\(getpid())"
     let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o600)
     guard fd >= 0 else { return -1 }
@@ -378,11 +429,14 @@ func fsyncCostMillis(in directory: String, samples: Int = 30) -> Double {
         close(fd)
         unlink(path)
     }
-    let block = [UInt8](repeating: 0x61, count: 4096)
+    var block = [UInt8](repeating: 0x61, count: 4096)
+    _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, 0) }
+    fsync(fd)
     let start = monotonicNanos()
-    for _ in 0..<samples {
-        _ = block.withUnsafeBytes { write(fd, $0.baseAddress, 4096) }
-        fsync(fd)
+    for index in 0..<samples {
+        block[0] = UInt8(truncatingIfNeeded: index)
+        _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, 0) }
+        fdatasync(fd)
     }
     return Double(monotonicNanos() - start) / Double(samples) / 1e6
 }
