@@ -44,7 +44,10 @@ public final class ProtocolServer: Service, Sendable {
         let logger = self.logger
         let outbound = configuration.outboundBufferBytes
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
+            // A whole floor reconnects at once after a network blip: take connections in large
+            // gulps (NIO accepts 4 per wake-up by default) from a queue long enough to hold them.
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.maxMessagesPerRead, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: outbound / 2, high: outbound))
