@@ -11,8 +11,35 @@ extension Hub {
     /// Returns true when the caller must start a commit (call `commitNext()` after unlocking).
     static func submit(_ events: [Event], reply: Reply?, into state: inout State) -> Bool {
         guard !events.isEmpty || reply != nil else { return false }
+        let change = state.pendingBase + state.pending.count
+        for (index, event) in events.enumerated() {
+            if case .coverage = event.payload { state.pendingCoverage[event.team] = (change, index) }
+        }
         state.pending.append(PendingChange(events: events, reply: reply))
         return !state.committing
+    }
+
+    /// `Floor.settle` as the server runs it: the same waitlist progress, coverage announcements
+    /// and breach clearing, except that figures changing again while the team's last `coverage`
+    /// event still waits for its commit are folded into that event (nobody has seen it yet). Under
+    /// load, when changes queue behind a commit, a team announces its coverage once per commit
+    /// instead of once per change: a whole floor reconnecting would otherwise send each member
+    /// one coverage event per teammate. One change at a time, nothing is folded.
+    func settle(_ teamNames: some Sequence<String>, state: inout State, now: Timestamp) -> [Event] {
+        let teams = Set(teamNames).sorted()
+        var events = state.working.settleWaitlists(teams, live: state.live, now: now)
+        for team in teams {
+            if let figures = state.working.coverageChange(of: team, live: state.live) {
+                if let (change, index) = state.pendingCoverage[team], change >= state.pendingBase {
+                    state.pending[change - state.pendingBase].events[index].payload = .coverage(figures)
+                    state.working.foldCoverage(figures, into: team)
+                } else {
+                    events.append(state.working.emit(team: team, .coverage(figures), at: now))
+                }
+            }
+            events += state.working.clearBreach(in: team, now: now)
+        }
+        return events
     }
 
     /// Answers at once when there is nothing to commit, otherwise after the commit.
@@ -29,39 +56,53 @@ extension Hub {
         let batch = state.withLockedValue { state -> [PendingChange]? in
             guard !state.committing, !state.pending.isEmpty else { return nil }
             state.committing = true
-            var taken: [PendingChange] = []
+            var cut = 0
             var count = 0
-            while let first = state.pending.first, taken.isEmpty || count + first.events.count <= maxBatch {
-                taken.append(state.pending.removeFirst())
-                count += first.events.count
+            for change in state.pending {
+                guard cut == 0 || count + change.events.count <= maxBatch else { break }
+                cut += 1
+                count += change.events.count
             }
+            let taken = Array(state.pending.prefix(cut))
+            state.pending.removeFirst(cut)
+            state.pendingBase += cut
             return taken
         }
         guard let batch else { return }
         // Encoding happens here, after the lock: every request path queues on that lock.
         let events = batch.flatMap(\.events).map(EncodedEvent.init)
         let lines = events.map { ByteBuffer(bytes: $0.line) }
+        let replies = batch.map { $0.reply.map(Self.encode) }
         let started = ContinuousClock.now
         store.commit(events) { result in
             ServerMetrics.commitFinished(events: events.count, startedAt: started, result)
-            self.finish(batch, lines: lines, result)
+            self.finish(batch, lines: lines, replies: replies, result)
         }
     }
 
-    /// `lines` holds the encoded events of `batch`, in order.
-    private func finish(_ batch: [PendingChange], lines: [ByteBuffer], _ result: Result<Void, any Error>) {
+    /// The line a reply is sent as (nil for other callers than a protocol session).
+    private static func encode(_ reply: Reply) -> ByteBuffer? {
+        guard case .session(_, let id, _) = reply.target else { return nil }
+        return ByteBuffer(bytes: RPCFrame.result(id: id, reply.result))
+    }
+
+    /// `lines` holds the encoded events of `batch`, in order, and `replies` its encoded replies.
+    private func finish(
+        _ batch: [PendingChange], lines: [ByteBuffer], replies: [ByteBuffer??], _ result: Result<Void, any Error>
+    ) {
+        var wakeups = Wakeups()
         let (more, waiters) = state.withLockedValue { state -> (Bool, [CheckedContinuation<Void, Never>]) in
             state.committing = false
             switch result {
             case .success:
                 var index = 0
-                for change in batch {
+                for (position, change) in batch.enumerated() {
                     for event in change.events {
                         state.committed.apply(event)
-                        fanOut(event, line: lines[index], in: &state)
+                        fanOut(event, line: lines[index], in: &state, wakeups: &wakeups)
                         index += 1
                     }
-                    if let reply = change.reply { deliver(reply) }
+                    if let reply = change.reply { deliver(reply, line: replies[position] ?? nil, wakeups: &wakeups) }
                 }
             case .failure(let error):
                 // Nothing of this batch is stored, and what queued behind it was decided on top
@@ -69,7 +110,9 @@ extension Hub {
                 logger.error(
                     "commit failed; the changes were refused", metadata: ["error": "\(error)", "changes": "\(batch.count)"])
                 let refused = batch + state.pending
+                state.pendingBase += state.pending.count
                 state.pending.removeAll()
+                state.pendingCoverage.removeAll()
                 state.working = state.committed
                 for change in refused {
                     change.reply?.fail(.internalError)
@@ -82,18 +125,27 @@ extension Hub {
             }
             return (true, [])
         }
+        // The bytes are queued in seq order above; the event loops write them from here on.
+        wakeups.run()
         for waiter in waiters { waiter.resume() }
         if more { commitNext() }
     }
 
     func deliver(_ reply: Reply) {
+        var wakeups = Wakeups()
+        deliver(reply, line: nil, wakeups: &wakeups)
+        wakeups.run()
+    }
+
+    /// `line` is the reply already encoded, when it was (`commitNext` does it off the lock).
+    private func deliver(_ reply: Reply, line: ByteBuffer?, wakeups: inout Wakeups) {
         switch reply.target {
         case .session(let session, let id, let closeAfter):
-            let line = RPCFrame.result(id: id, reply.result)
+            let line = line ?? ByteBuffer(bytes: RPCFrame.result(id: id, reply.result))
             if closeAfter {
-                session.outbox.closeAfter(line)
+                session.outbox.closeAfter(Array(line.readableBytesView))
             } else {
-                session.outbox.enqueue(line)
+                session.outbox.enqueue(line, wakeups: &wakeups)
             }
         case .completion(let completion):
             completion(.success(reply.result))
@@ -101,7 +153,7 @@ extension Hub {
     }
 
     /// One buffer per event, shared by every recipient.
-    private func fanOut(_ event: Event, line buffer: ByteBuffer, in state: inout State) {
+    private func fanOut(_ event: Event, line buffer: ByteBuffer, in state: inout State, wakeups: inout Wakeups) {
         guard var subscribers = state.subscribers[event.team], !subscribers.isEmpty else { return }
         let supervisorsOnly = event.stream == .supervisors
         ServerMetrics.delivered(supervisorsOnly ? subscribers.values.count { $0.session.role.seesSupervisorStream } : subscribers.count)
@@ -111,7 +163,7 @@ extension Hub {
             if subscriber.held != nil {
                 holding = true
             } else {
-                subscriber.session.outbox.enqueue(buffer)
+                subscriber.session.outbox.enqueue(buffer, wakeups: &wakeups)
             }
         }
         guard holding else { return }

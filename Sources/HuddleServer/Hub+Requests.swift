@@ -41,7 +41,7 @@ extension Hub {
         let start = try withState { state throws(RPCError) -> Bool in
             guard state.accepting else { throw RPCError(.internalError, "the server is shutting down") }
             var (events, reply) = try body(&state)
-            events += state.working.settle(events.map(\.team), live: state.live, now: now)
+            events += settle(events.map(\.team), state: &state, now: now)
             return submitAndRun(events, reply: reply, state: &state)
         }
         if start { commitNext() }

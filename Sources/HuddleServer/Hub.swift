@@ -67,6 +67,12 @@ public final class Hub: Sendable {
         var sessionsByUser: [String: Set<UInt64>] = [:]
         var subscribers: [String: [UInt64: Subscriber]] = [:]
         var pending: [PendingChange] = []
+        /// How many changes have left the front of `pending` (committed or refused) since start:
+        /// `pending[i]` is change number `pendingBase + i`.
+        var pendingBase = 0
+        /// Each team's `coverage` event that waits in `pending` (change number, index in it): a
+        /// later change of the figures is folded into it instead of making another event.
+        var pendingCoverage: [String: (change: Int, event: Int)] = [:]
         var committing = false
         var presenceDue: [String: Timestamp] = [:]
         /// Users with at least one live session: what coverage counts.
@@ -165,7 +171,7 @@ public final class Hub: Sendable {
             state.absentSince[user.name] = nil
             state.live.insert(user.name)
             var events = state.working.setPresence(user: user.name, connected: true, now: now)
-            events += state.working.settle(user.teams, live: state.live, now: now)
+            events += settle(user.teams, state: &state, now: now)
             let result: JSONValue = [
                 "user": .string(user.name), "role": .string(user.role.rawValue),
                 // Admins see every team (they may join any), so that an escalation reaches them.
@@ -201,7 +207,7 @@ public final class Hub: Sendable {
                 state.live.remove(session.user)
                 // Coverage stops counting the user at the drop, not after the grace.
                 let teams = state.working.users[session.user]?.teams ?? []
-                return Self.submit(state.working.settle(teams, live: state.live, now: now), reply: nil, into: &state)
+                return Self.submit(settle(teams, state: &state, now: now), reply: nil, into: &state)
             }
             return false
         }
@@ -223,7 +229,7 @@ public final class Hub: Sendable {
             let (timerEvents, reminders) = state.working.runTimers(
                 live: state.live, absentSince: state.absentSince, reminded: &state.reminded, now: now)
             events += timerEvents
-            events += state.working.settle(state.working.teams.keys, live: state.live, now: now)
+            events += settle(state.working.teams.keys, state: &state, now: now)
             for reminder in reminders {
                 let line = ByteBuffer(bytes: RPCFrame.notification("reminder", reminder.json))
                 for id in state.sessionsByUser[reminder.user] ?? [] { state.sessions[id]?.outbox.enqueue(line) }

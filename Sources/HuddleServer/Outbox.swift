@@ -39,15 +39,25 @@ public final class Outbox: Sendable {
     }
 
     public func enqueue(_ buffer: ByteBuffer) {
-        let schedule = state.withLockedValue { state -> Bool in
+        if queue(buffer) {
+            channel.eventLoop.execute { self.drain() }
+        }
+    }
+
+    /// Queues `buffer` and leaves the drain to `wakeups`: a fan-out that touches thousands of
+    /// outboxes wakes each event loop once, not once per outbox.
+    func enqueue(_ buffer: ByteBuffer, wakeups: inout Wakeups) {
+        if queue(buffer) { wakeups.add(self) }
+    }
+
+    /// Appends; true when this call must see to a drain (none is scheduled yet).
+    private func queue(_ buffer: ByteBuffer) -> Bool {
+        state.withLockedValue { state -> Bool in
             guard !state.closed else { return false }
             state.pending.append(buffer)
             if state.scheduled { return false }
             state.scheduled = true
             return true
-        }
-        if schedule {
-            channel.eventLoop.execute { self.drain() }
         }
     }
 
@@ -137,16 +147,37 @@ public final class Outbox: Sendable {
         }
     }
 
-    /// Writes `line` and closes once it is out (or after a second, whichever comes first).
+    /// Writes what is queued, then `line`, and closes once it is out (or after a second, whichever
+    /// comes first).
     func closeAfter(_ line: [UInt8]) {
         seal()
         let channel = self.channel
         channel.eventLoop.execute {
+            // What was queued before (a fan-out whose drain is still to come) goes out first.
+            self.drain()
             guard channel.isActive else { return }
             let closer = channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
             channel.writeAndFlush(ByteBuffer(bytes: line)).whenComplete { _ in
                 closer.cancel()
                 channel.close(promise: nil)
+            }
+        }
+    }
+}
+
+/// Outboxes that need a drain, by event loop; `run` gives each loop one task that drains them all.
+struct Wakeups {
+    private var byLoop: [ObjectIdentifier: (loop: any EventLoop, outboxes: [Outbox])] = [:]
+
+    mutating func add(_ outbox: Outbox) {
+        let loop = outbox.channel.eventLoop
+        byLoop[ObjectIdentifier(loop), default: (loop, [])].outboxes.append(outbox)
+    }
+
+    func run() {
+        for (loop, outboxes) in byLoop.values {
+            loop.execute {
+                for outbox in outboxes { outbox.drain() }
             }
         }
     }
