@@ -179,6 +179,12 @@ import Testing
         let health = try HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/healthz"])
         #expect(health.status == 200)
         #expect(health.json == ["status": "ok"])
+        // Every answer, refusals included, is marked as data for programs and keeps the client on TLS.
+        for reply in [health, get, postHealth, after] {
+            #expect(reply.headers["x-content-type-options"] == "nosniff")
+            #expect(reply.headers["cache-control"] == "no-store")
+            #expect(reply.headers["strict-transport-security"] == "max-age=31536000")
+        }
         #expect(try await floor.daemon.stop() == 0)
     }
 
@@ -277,6 +283,7 @@ import Testing
         let port = floor.daemon.httpPort
         let health = try HTTPTests.curl(["http://127.0.0.1:\(port)/healthz"])
         #expect(health.status == 200 && health.json == ["status": "ok"])
+        #expect(health.headers["strict-transport-security"] == nil)  // only said over TLS
         let body = try floor.body(#"{"calls_waiting": 3, "oldest_wait_s": 10}"#)
         #expect(try floor.post(token: floor.bot, bodyFile: body, scheme: "http").status == 202)
         // TLS is off on that port: a TLS client gets nowhere.

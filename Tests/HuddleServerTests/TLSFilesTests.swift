@@ -133,6 +133,13 @@ struct TLSFilesTests {
             }
             let wrong = try run(sClient + ["-CAfile", wrongCA])
             #expect(wrong.status != 0)
+            // TLS 1.2 only with forward secrecy and AEAD: a client offering CBC suites alone is refused.
+            let gcm = try run(sClient + ["-CAfile", files.certificatePath, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"])
+            #expect(gcm.status == 0, "\(gcm.output)")
+            for cbc in ["ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384"] {
+                let refused = try run(sClient + ["-CAfile", files.certificatePath, "-tls1_2", "-cipher", cbc])
+                #expect(refused.status != 0, "\(cbc) was accepted: \(refused.output)")
+            }
             let wrongName = try run(sClient + ["-CAfile", files.certificatePath, "-verify_hostname", "example.com"])
             #expect(wrongName.status != 0)
 

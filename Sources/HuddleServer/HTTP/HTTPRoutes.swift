@@ -28,6 +28,8 @@ struct HTTPRoutes: HTTPResponder {
     let gauges: ScrapeGauges
     /// Open protocol connections, for `huddle_connections`.
     let connections: @Sendable () -> Int
+    /// Served over TLS: answers then carry `Strict-Transport-Security`.
+    let tls: Bool
     let buckets = TokenBuckets()
     let logger: Logger
 
@@ -45,6 +47,16 @@ struct HTTPRoutes: HTTPResponder {
     }
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        var response = await answerOrRefuse(request)
+        // Answers are data for programs, never pages: no sniffing, no caching, and with TLS the
+        // client is told to stay on it.
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[.cacheControl] = "no-store"
+        if tls { response.headers[.strictTransportSecurity] = "max-age=31536000" }
+        return response
+    }
+
+    private func answerOrRefuse(_ request: Request) async -> Response {
         do {
             let response = try await answer(request)
             return request.method == .head ? response.createHeadResponse() : response

@@ -51,7 +51,7 @@ public final class HTTPServer: Service, Sendable {
 
     public func run() async throws {
         let registry = protocolServer.registry
-        let routes = HTTPRoutes(hub: hub, gauges: gauges, connections: { registry.count }, logger: logger)
+        let routes = HTTPRoutes(hub: hub, gauges: gauges, connections: { registry.count }, tls: tls != nil, logger: logger)
         let tls = self.tls
         let server = HTTPServerBuilder { responder in
             let http1 = HTTP1Channel(

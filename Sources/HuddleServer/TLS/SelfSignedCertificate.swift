@@ -99,8 +99,10 @@ extension TLSFiles {
             version: .v3,
             serialNumber: randomSerialNumber(),
             publicKey: publicKey,
+            // 825 days in all (an hour of it before now, for clocks a little behind): the most the
+            // CA/Browser Forum allowed a TLS certificate before 2020, and what testssl.sh accepts.
             notValidBefore: now.addingTimeInterval(-3600),
-            notValidAfter: now.addingTimeInterval(825 * 86400),
+            notValidAfter: now.addingTimeInterval(825 * 86400 - 3600),
             issuer: subject,
             subject: subject,
             signatureAlgorithm: .ecdsaWithSHA256,
@@ -252,6 +254,12 @@ extension TLSFiles {
             privateKey: .privateKey(key)
         )
         configuration.minimumTLSVersion = .tlsv12
+        // TLS 1.2 with forward secrecy and AEAD only, one suite per key type: BoringSSL's default
+        // list also offers the CBC suites (testssl.sh: "average", LUCKY13-prone), and swift-nio-ssl
+        // has no switch for the server's own order, so with one suite the client has no choice to
+        // make badly. AES-128-GCM is the one every TLS 1.2 client has; TLS 1.3 keeps its own
+        // (all AEAD). The RSA suite serves an operator's own RSA certificate.
+        configuration.cipherSuiteValues = [.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, .TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]
         do {
             return try NIOSSLContext(configuration: configuration)
         } catch {
