@@ -87,37 +87,34 @@ extension Floor {
     /// After any change: expired holds, the waitlists' progress and coverage announcements for
     /// the given teams.
     public mutating func settle(_ teamNames: some Sequence<String>, live: Set<String>, now: Timestamp) -> [Event] {
-        let teams = Set(teamNames).sorted()
-        var events = settleWaitlists(teams, live: live, now: now)
-        for team in teams {
-            if let figures = coverageChange(of: team, live: live) { events.append(emit(team: team, .coverage(figures), at: now)) }
-            events += clearBreach(in: team, now: now)
-        }
-        return events
+        settle(teamNames, live: live, now: now, folding: []).events
     }
 
-    /// Expired holds and the waitlists' progress for the given teams (the first part of `settle`).
-    public mutating func settleWaitlists(_ teamNames: some Sequence<String>, live: Set<String>, now: Timestamp) -> [Event] {
+    /// The same, for a caller that groups changes into commits: for the teams in `folding`, whose
+    /// last `coverage` event has not been committed (so nobody has seen it), new figures are taken
+    /// as announced and returned in `folded` for the caller to write into that event, instead of
+    /// becoming an event of their own. All waitlists move first, so that the figures announced
+    /// count what they changed, in every team.
+    public mutating func settle(
+        _ teamNames: some Sequence<String>, live: Set<String>, now: Timestamp, folding: Set<String>
+    ) -> (events: [Event], folded: [String: CoverageFigures]) {
+        let names = Set(teamNames).sorted()
         var events: [Event] = []
-        for team in Set(teamNames).sorted() { events += reconsiderWaitlist(of: team, live: live, now: now) }
-        return events
-    }
-
-    /// The team's coverage figures when they differ from the ones last announced, else nil.
-    public func coverageChange(of teamName: String, live: Set<String>) -> CoverageFigures? {
-        guard let figures = coverage(of: teamName, live: live), teams[teamName]?.coverage != figures else { return nil }
-        return figures
-    }
-
-    /// Takes `figures` as announced without a new event: the server folded them into the team's
-    /// `coverage` event that is still waiting for its commit.
-    public mutating func foldCoverage(_ figures: CoverageFigures, into teamName: String) {
-        teams[teamName]?.coverage = figures
-    }
-
-    /// Closes, as `system`, a `coverage_breach` alert once the announced state is no longer a breach.
-    public mutating func clearBreach(in teamName: String, now: Timestamp) -> [Event] {
-        guard let state = teams[teamName]?.coverage?.state, state != .breach else { return [] }
-        return clearAlerts(.coverageBreach, in: teamName, note: "coverage is back", now: now)
+        var folded: [String: CoverageFigures] = [:]
+        for team in names { events += reconsiderWaitlist(of: team, live: live, now: now) }
+        for team in names {
+            if let figures = coverage(of: team, live: live), teams[team]?.coverage != figures {
+                if folding.contains(team) {
+                    teams[team]?.coverage = figures
+                    folded[team] = figures
+                } else {
+                    events.append(emit(team: team, .coverage(figures), at: now))
+                }
+            }
+            if let state = teams[team]?.coverage?.state, state != .breach {
+                events += clearAlerts(.coverageBreach, in: team, note: "coverage is back", now: now)
+            }
+        }
+        return (events, folded)
     }
 }

@@ -19,25 +19,19 @@ extension Hub {
         return !state.committing
     }
 
-    /// `Floor.settle` as the server runs it: the same waitlist progress, coverage announcements
-    /// and breach clearing, except that figures changing again while the team's last `coverage`
-    /// event still waits for its commit are folded into that event (nobody has seen it yet). Under
+    /// `Floor.settle` with the group commit's folding: a team whose last `coverage` event still
+    /// waits in `pending` gets new figures written into that event instead of another one. Under
     /// load, when changes queue behind a commit, a team announces its coverage once per commit
     /// instead of once per change: a whole floor reconnecting would otherwise send each member
     /// one coverage event per teammate. One change at a time, nothing is folded.
     func settle(_ teamNames: some Sequence<String>, state: inout State, now: Timestamp) -> [Event] {
-        let teams = Set(teamNames).sorted()
-        var events = state.working.settleWaitlists(teams, live: state.live, now: now)
-        for team in teams {
-            if let figures = state.working.coverageChange(of: team, live: state.live) {
-                if let (change, index) = state.pendingCoverage[team], change >= state.pendingBase {
-                    state.pending[change - state.pendingBase].events[index].payload = .coverage(figures)
-                    state.working.foldCoverage(figures, into: team)
-                } else {
-                    events.append(state.working.emit(team: team, .coverage(figures), at: now))
-                }
-            }
-            events += state.working.clearBreach(in: team, now: now)
+        let base = state.pendingBase
+        let names = Array(teamNames)
+        let waiting = Set(names.filter { state.pendingCoverage[$0].map { $0.change >= base } ?? false })
+        let (events, folded) = state.working.settle(names, live: state.live, now: now, folding: waiting)
+        for (team, figures) in folded {
+            guard let at = state.pendingCoverage[team] else { continue }
+            state.pending[at.change - base].events[at.event].payload = .coverage(figures)
         }
         return events
     }
@@ -143,7 +137,7 @@ extension Hub {
         case .session(let session, let id, let closeAfter):
             let line = line ?? ByteBuffer(bytes: RPCFrame.result(id: id, reply.result))
             if closeAfter {
-                session.outbox.closeAfter(Array(line.readableBytesView))
+                session.outbox.closeAfter(line)
             } else {
                 session.outbox.enqueue(line, wakeups: &wakeups)
             }

@@ -150,6 +150,10 @@ public final class Outbox: Sendable {
     /// Writes what is queued, then `line`, and closes once it is out (or after a second, whichever
     /// comes first).
     func closeAfter(_ line: [UInt8]) {
+        closeAfter(ByteBuffer(bytes: line))
+    }
+
+    func closeAfter(_ line: ByteBuffer) {
         seal()
         let channel = self.channel
         channel.eventLoop.execute {
@@ -157,7 +161,7 @@ public final class Outbox: Sendable {
             self.drain()
             guard channel.isActive else { return }
             let closer = channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
-            channel.writeAndFlush(ByteBuffer(bytes: line)).whenComplete { _ in
+            channel.writeAndFlush(line).whenComplete { _ in
                 closer.cancel()
                 channel.close(promise: nil)
             }

@@ -167,6 +167,21 @@ import Testing
         #expect(event.params["state"] == "ok")
     }
 
+    @Test func figuresOfATeamWhoseCoverageEventIsUncommittedAreFoldedNotAnnouncedAgain() throws {
+        var floor = floor(agents: 3)
+        let live = live(3)
+        #expect(floor.settle(["t"], live: live, now: clock.now()).contains { $0.payload.type == "coverage" })
+        // a3 drops while the team's coverage event still waits for its commit: no second event,
+        // the new figures come back for that event, and they count as announced.
+        let fewer = live.subtracting(["a3"])
+        let (events, folded) = floor.settle(["t"], live: fewer, now: clock.now(), folding: ["t"])
+        #expect(!events.contains { $0.payload.type == "coverage" })
+        #expect(folded["t"]?.available == 2)
+        #expect(floor.settle(["t"], live: fewer, now: clock.now()).isEmpty)
+        // Without the fold, the next change is an event again.
+        #expect(floor.settle(["t"], live: live, now: clock.now()).contains { $0.payload.type == "coverage" })
+    }
+
     @Test func timeInStatusReportCountsSecondsPeriodsAndOverruns() {
         let t = Timestamp(milliseconds: 1_795_420_800_000)  // 2026-11-23T08:00:00Z
         func change(_ minutes: Int64, _ user: String, _ status: Status, since: Int64? = nil, planned: Int64? = nil) -> TimeInStatusReport.Change {
