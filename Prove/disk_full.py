@@ -53,17 +53,6 @@ def mount_tmpfs(h: H.Harness, mnt: Path, size_mib: int):
     h.cleanups.append(unmount)
 
 
-def history(d: H.Daemon, token: str):
-    c = d.connect(name="verifier")
-    try:
-        c.hello(token, "prove-verifier")
-        upto = c.join(H.TEAM)["seq"]
-        events = H.fetch_history(c, H.TEAM, upto)
-    finally:
-        c.close()
-    return events, H.check_history(events, upto)
-
-
 def scenario(h: H.Harness, args):
     mnt = h.tmp / "mnt"
     mount_tmpfs(h, mnt, args.size_mib)
@@ -155,19 +144,9 @@ def scenario(h: H.Harness, args):
     h.figure("seconds from freeing space to the first acknowledged change", round(recovered_after, 3))
 
     H.check(not (a.gaps or s.gaps or s.duplicates), f"stream anomalies: {s.gaps + s.duplicates}")
-    events, problems = history(d, admin)
-    problems += changes.verify(events)
-    H.check(not problems, "; ".join(problems[:5]))
     a.close()
     s.close()
-    rc = d.stop()
-    H.check(rc == 0, f"huddled exited {rc} after SIGTERM")
-    d.start()
-    events, problems = history(d, admin)
-    problems += changes.verify(events)
-    H.check(not problems, "after a restart: " + "; ".join(problems[:5]))
-    h.figure("acknowledged changes, all in the history after a restart", len(changes.acked))
-    h.figure("refused changes, none in the history", len(changes.refused))
+    H.check_changes_survive_restart(h, d, admin, changes)
 
 
 def main():

@@ -328,14 +328,18 @@ def hostile_round(h, d, args, hostile_tokens, rnd):
     for p in procs:
         out = p.stdout.read()
         H.check(p.returncode == 0 and out.strip(), f"a hostile worker failed ({p.returncode})")
-        part = json.loads(out.strip().splitlines()[-1])
-        for k, v in part.items():
-            if isinstance(v, dict):
-                for kk, vv in v.items():
-                    totals[k][kk] = totals[k].get(kk, 0) + vv
-            else:
-                totals[k] += v
+        add_totals(totals, json.loads(out.strip().splitlines()[-1]))
     return totals, peak
+
+
+def add_totals(totals: dict, part: dict):
+    """Adds a worker's or a round's counts into `totals` (numbers, and dicts of numbers by key)."""
+    for k, v in part.items():
+        if isinstance(v, dict):
+            for kk, vv in v.items():
+                totals[k][kk] = totals[k].get(kk, 0) + vv
+        else:
+            totals[k] += v
 
 
 def open_fds(pid: int) -> int:
@@ -386,12 +390,7 @@ def scenario(h: H.Harness, args):
         if totals is None:
             totals = part
         else:
-            for k, v in part.items():
-                if isinstance(v, dict):
-                    for kk, vv in v.items():
-                        totals[k][kk] = totals[k].get(kk, 0) + vv
-                else:
-                    totals[k] += v
+            add_totals(totals, part)
         h.log(f"round {rnd + 1}/{args.rounds}: peak {round_peak / 1024:.1f} MiB, now {d.rss_kib() / 1024:.1f} MiB, "
               f"{open_fds(d.pid)} fds, huddle_connections {connections_metric(d)}")
         if args.rounds > 1:

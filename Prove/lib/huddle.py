@@ -558,6 +558,34 @@ def check_history(events: list[dict], upto: int) -> list[str]:
     return problems
 
 
+def verified_history(d: "Daemon", token: str, team: str = TEAM) -> tuple[list[dict], list[str]]:
+    """The team stream as a new verifier connection reads it, with `check_history`'s problems."""
+    c = d.connect(name="verifier")
+    try:
+        c.hello(token, "prove-verifier")
+        upto = c.join(team)["seq"]
+        events = fetch_history(c, team, upto)
+    finally:
+        c.close()
+    return events, check_history(events, upto)
+
+
+def check_changes_survive_restart(h: "Harness", d: "Daemon", token: str, changes: "Changes"):
+    """Every acknowledged change is in the history and no refused one, now and after SIGTERM
+    (exit 0) and a restart; the counts become figures."""
+    events, problems = verified_history(d, token)
+    problems += changes.verify(events)
+    check(not problems, "; ".join(problems[:5]))
+    rc = d.stop()
+    check(rc == 0, f"huddled exited {rc} after SIGTERM")
+    d.start()
+    events, problems = verified_history(d, token)
+    problems += changes.verify(events)
+    check(not problems, "after a restart: " + "; ".join(problems[:5]))
+    h.figure("acknowledged changes, all in the history after a restart", len(changes.acked))
+    h.figure("refused changes, none in the history", len(changes.refused))
+
+
 def connect_retry(port_fn, cafile: str, deadline: float, **kw) -> Client:
     """Connects, retrying while the daemon restarts (port_fn gives the current port)."""
     last = None
