@@ -52,6 +52,30 @@ func parallelRun(count: Int, parallel: Int, _ body: @escaping @Sendable (Int) th
 }
 
 extension HuddleLauncher {
+    /// `makeFloor`, then the daemon on it with `arguments`, each step said as it is done; the
+    /// floor's tokens come back with the running server.
+    func serveFloor(
+        teams: [String], users: [FloorUser], parallel: Int, cache: String?, tls: Bool, arguments: [String]
+    ) async throws -> (server: RunningServer, tokens: [String: String]) {
+        let made = monotonicNanos()
+        let (data, tokens, cached) = try await makeFloor(teams: teams, users: users, parallel: parallel, cache: cache)
+        say(
+            "   floor: \(teams.count) teams, \(fmtThousands(Double(users.count))) users "
+                + (cached ? "copied from \(cache ?? "")" : "made with huddled team/user add")
+                + " in \(fmt(seconds(since: made), 1)) s")
+        let server: RunningServer
+        do {
+            server = try await serve(data: data, tls: tls, arguments: arguments)
+        } catch {
+            try? FileManager.default.removeItem(atPath: data)
+            throw error
+        }
+        say("   \(server.version), pid \(server.process.pid), port \(server.endpoint.port); daemon flags: \(arguments.joined(separator: " "))")
+        return (server, tokens)
+    }
+}
+
+extension HuddleLauncher {
     /// A fresh data folder with `teams` and `users`, made with `huddled team add` / `user add` (as an
     /// operator would), `parallel` commands at a time. Returns the folder and each user's token.
     ///

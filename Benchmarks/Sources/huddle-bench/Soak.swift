@@ -101,22 +101,10 @@ func runSoak(_ plan: SoakPlan, openFiles: Int) async throws -> Row {
         users.append(FloorUser(name: "t\(t)-qbot", role: "bot", teams: [team]))
     }
     let launcher = HuddleLauncher(binary: plan.huddled, workParent: plan.workParent, openFiles: openFiles)
-    let made = monotonicNanos()
-    let (data, tokens, cached) = try await launcher.makeFloor(
-        teams: teamNames, users: users, parallel: plan.adminParallel, cache: plan.floorCache)
-    say(
-        "   floor: \(plan.teams) teams, \(fmtThousands(Double(users.count))) users "
-            + (cached ? "copied from \(plan.floorCache ?? "")" : "made with huddled team/user add")
-            + " in \(fmt(seconds(since: made), 1)) s")
     let arguments = ["--log-level", "notice"]  // the daemon's own limits: one session per user, ordinary rates
-    let server: RunningServer
-    do {
-        server = try await launcher.serve(data: data, tls: plan.tls, arguments: arguments)
-    } catch {
-        try? FileManager.default.removeItem(atPath: data)
-        throw error
-    }
-    say("   \(server.version), pid \(server.process.pid), port \(server.endpoint.port); daemon flags: \(arguments.joined(separator: " "))")
+    let (server, tokens) = try await launcher.serveFloor(
+        teams: teamNames, users: users, parallel: plan.adminParallel, cache: plan.floorCache, tls: plan.tls,
+        arguments: arguments)
 
     let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, plan.clientThreads))
     var shards: [NIOLoopBound<SoakShard>] = []

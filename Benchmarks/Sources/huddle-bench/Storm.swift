@@ -136,25 +136,12 @@ func runStorm(_ plan: StormPlan, openFiles: Int) async throws -> Row {
         users.append(FloorUser(name: "t\(t)-bot", role: "bot", teams: [team]))
     }
     let launcher = HuddleLauncher(binary: plan.huddled, workParent: plan.workParent, openFiles: openFiles)
-    let made = monotonicNanos()
-    let (data, tokens, cached) = try await launcher.makeFloor(
-        teams: teamNames, users: users, parallel: plan.adminParallel, cache: plan.floorCache)
-    say(
-        "   floor: \(plan.teams) teams, \(fmtThousands(Double(users.count))) users "
-            + (cached ? "copied from \(plan.floorCache ?? "")" : "made with huddled team/user add")
-            + " in \(fmt(seconds(since: made), 1)) s")
-
     // Only what the scenario needs: more sessions per user when one user holds more than 8.
     var arguments = ["--log-level", "notice"]
     if plan.sessionsPerUser > 8 { arguments += ["--max-sessions-per-user", "\(plan.sessionsPerUser)"] }
-    let server: RunningServer
-    do {
-        server = try await launcher.serve(data: data, tls: plan.tls, arguments: arguments)
-    } catch {
-        try? FileManager.default.removeItem(atPath: data)
-        throw error
-    }
-    say("   \(server.version), pid \(server.process.pid), port \(server.endpoint.port); daemon flags: \(arguments.joined(separator: " "))")
+    let (server, tokens) = try await launcher.serveFloor(
+        teams: teamNames, users: users, parallel: plan.adminParallel, cache: plan.floorCache, tls: plan.tls,
+        arguments: arguments)
 
     let group = MultiThreadedEventLoopGroup(numberOfThreads: plan.clientThreads)
     var shards: [NIOLoopBound<StormShard>] = []
