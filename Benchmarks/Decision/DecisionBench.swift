@@ -22,7 +22,6 @@ enum DecisionBench {
         let teams = 100
         let agentsPerTeam = 20
         var floor = Floor()
-        var live: Set<String> = []
         let t0 = Timestamp(milliseconds: 1_795_425_302_120)
         for t in 0..<teams {
             var team = TeamState(name: "team-\(t)", epoch: "e\(t)")
@@ -34,7 +33,7 @@ enum DecisionBench {
                 var record = StatusRecord.initial(at: t0)
                 record.status = .available
                 floor.users[name] = UserState(name: name, role: .agent, teams: [team.name], status: record)
-                live.insert(name)
+                floor.live.insert(name)
             }
             floor.teams[team.name] = team
         }
@@ -52,10 +51,10 @@ enum DecisionBench {
             let target: Status = current == .available ? (i % 3 == 0 ? .lunch : .onBreak) : .available
             let request = StatusRequest(status: target, queue: i % 5 == 0)
             do {
-                let (decision, produced) = try floor.setOwnStatus(user: name, request, live: live, now: now)
+                let (decision, produced) = try floor.setOwnStatus(user: name, request, now: now)
                 if decision == .granted { granted += 1 } else { queued += 1 }
                 events += produced.count
-                events += floor.settle(["team-\(t)"], live: live, now: now).count
+                events += floor.settle(["team-\(t)"], now: now).count
             } catch {
                 denied += 1
             }

@@ -5,11 +5,63 @@ extension Status {
     public var isBreak: Bool { self == .onBreak || self == .lunch }
 }
 
+/// One team's coverage counts: agents `available` with a live session, agents on break or lunch.
+struct CoverageCounts: Sendable, Equatable {
+    var available = 0
+    var onBreak = 0
+}
+
+extension [String: CoverageCounts] {
+    /// `user`'s status moves from `old` to `new`: their teams' counts follow.
+    mutating func move(_ user: UserState, from old: Status, to new: Status, live: Bool) {
+        guard user.role == .agent, old != new else { return }
+        let available = (new == .available ? 1 : 0) - (old == .available ? 1 : 0)
+        let onBreak = (new.isBreak ? 1 : 0) - (old.isBreak ? 1 : 0)
+        for team in user.teams {
+            if live { self[team]?.available += available }
+            self[team]?.onBreak += onBreak
+        }
+    }
+
+    /// `user` gained their first live session or lost their last.
+    mutating func setLive(_ user: UserState, _ isLive: Bool) {
+        guard user.role == .agent, user.status.status == .available else { return }
+        for team in user.teams { self[team]?.available += isLive ? 1 : -1 }
+    }
+}
+
 extension Floor {
     /// Whether `name` counts on the phones: an agent, `available`, with a live session.
-    func counts(_ name: String, live: Set<String>) -> Bool {
+    func counts(_ name: String) -> Bool {
         guard let user = users[name] else { return false }
         return user.role == .agent && user.status.status == .available && live.contains(name)
+    }
+
+    /// A team's counts from its members, one by one: what the index holds, when it is current.
+    func countMembers(of team: TeamState) -> CoverageCounts {
+        var counts = CoverageCounts()
+        for name in team.members {
+            guard let user = users[name], user.role == .agent else { continue }
+            if user.status.status == .available && live.contains(name) { counts.available += 1 }
+            if user.status.status.isBreak { counts.onBreak += 1 }
+        }
+        return counts
+    }
+
+    /// The coverage index, counted anew when stale, taken out of the floor so that the caller
+    /// holds the only copy while it edits `users` or `teams` (which drops the floor's own), and
+    /// puts it back when done.
+    mutating func takeCoverageIndex() -> [String: CoverageCounts] {
+        let index = coverageIndex ?? teams.mapValues(countMembers)
+        coverageIndex = nil
+        return index
+    }
+
+    /// The figures last announced for a team, recorded without an event (a folded announcement).
+    mutating func setAnnouncedCoverage(_ figures: CoverageFigures, of teamName: String) {
+        let index = takeCoverageIndex()
+        teams[teamName]?.coverage = figures
+        coverageIndex = index
     }
 
     /// The agents the policy requires available right now.
@@ -25,24 +77,18 @@ extension Floor {
     }
 
     /// Coverage counts agents who are `available` AND have a live session (`live`).
-    public func coverage(of teamName: String, live: Set<String>) -> CoverageFigures? {
+    public func coverage(of teamName: String) -> CoverageFigures? {
         guard let team = teams[teamName] else { return nil }
-        var available = 0
-        var onBreak = 0
-        for name in team.members {
-            guard let user = users[name], user.role == .agent else { continue }
-            if user.status.status == .available && live.contains(name) { available += 1 }
-            if user.status.status.isBreak { onBreak += 1 }
-        }
+        let counts = coverageIndex?[teamName] ?? countMembers(of: team)
         let (required, from) = required(for: team)
         return CoverageFigures(
-            available: available, required: required, onBreak: onBreak, maxOnBreak: Int(team.policy.maxOnBreak),
-            requiredFrom: from)
+            available: counts.available, required: required, onBreak: counts.onBreak,
+            maxOnBreak: Int(team.policy.maxOnBreak), requiredFrom: from)
     }
 
     /// Announces the team's coverage when a figure or the state changed since the last announcement.
-    public mutating func refreshCoverage(of teamName: String, live: Set<String>, now: Timestamp) -> Event? {
-        guard let figures = coverage(of: teamName, live: live), teams[teamName]?.coverage != figures else { return nil }
+    public mutating func refreshCoverage(of teamName: String, now: Timestamp) -> Event? {
+        guard let figures = coverage(of: teamName), teams[teamName]?.coverage != figures else { return nil }
         return emit(team: teamName, .coverage(figures), at: now)
     }
 }
@@ -102,8 +148,7 @@ extension Floor {
     /// The coverage rules of SPEC §3 for `name` moving to `target` in one team. Slots held for
     /// others on the waitlist count as taken; the user's own hold does not stand in their way.
     /// Returns nil when the move is allowed.
-    public func check(_ name: String, to target: Status, in teamName: String, live: Set<String>, now: Timestamp)
-        -> CoverageDenial?
+    public func check(_ name: String, to target: Status, in teamName: String, now: Timestamp) -> CoverageDenial?
     {
         guard let team = teams[teamName], let user = users[name], user.role == .agent else { return nil }
         let gated: Bool
@@ -111,7 +156,7 @@ extension Floor {
         case .onBreak, .lunch, .meeting, .training, .admin: gated = true
         case .available, .afterCallWork, .offline: gated = false
         }
-        guard gated, let figures = coverage(of: teamName, live: live) else { return nil }
+        guard gated, let figures = coverage(of: teamName) else { return nil }
         let holds = team.waitlist.filter { entry in
             entry.user != name && (entry.holdUntil.map { $0 > now } ?? false)
         }
@@ -127,8 +172,8 @@ extension Floor {
             return nil
         }
 
-        var availableAfter = figures.available - (counts(name, live: live) ? 1 : 0)
-        availableAfter -= holds.filter { counts($0.user, live: live) }.count
+        var availableAfter = figures.available - (counts(name) ? 1 : 0)
+        availableAfter -= holds.filter { counts($0.user) }.count
         if availableAfter < figures.required { return deny(.minAvailable) }
         if target.isBreak {
             var onBreakAfter = figures.onBreak + (user.status.status.isBreak ? 0 : 1)
@@ -141,10 +186,10 @@ extension Floor {
     /// The refusal to report when the user's teams refuse the move: SPEC §3's order of rules
     /// holds across teams too (an outage in one team is named before a full break room in
     /// another); between teams refusing by the same rule, the first by name.
-    public func check(_ name: String, to target: Status, live: Set<String>, now: Timestamp) -> CoverageDenial? {
+    public func check(_ name: String, to target: Status, now: Timestamp) -> CoverageDenial? {
         var worst: CoverageDenial?
         for team in (users[name]?.teams ?? []).sorted() {
-            guard let denial = check(name, to: target, in: team, live: live, now: now) else { continue }
+            guard let denial = check(name, to: target, in: team, now: now) else { continue }
             if worst.map({ denial.rule.precedence < $0.rule.precedence }) ?? true { worst = denial }
         }
         return worst

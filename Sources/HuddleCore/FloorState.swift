@@ -119,69 +119,84 @@ public struct TeamState: Sendable {
 
 /// The whole floor: every user and team. A value: the server keeps one copy that follows what
 /// is committed and one that runs ahead with changes waiting for their commit.
-public struct Floor: Sendable, Equatable {
-    public var users: [String: UserState]
-    public var teams: [String: TeamState]
+public struct Floor: Sendable {
+    /// Direct edits (building or reloading a floor) drop the coverage index; the floor's own
+    /// changes keep it up to date.
+    public var users: [String: UserState] { didSet { coverageIndex = nil } }
+    public var teams: [String: TeamState] { didSet { coverageIndex = nil } }
     /// Alert ids are unique across teams.
     public var lastAlertID: Int64
+    /// Users with at least one live session: what coverage counts. Not an event-log fact: the
+    /// server sets it as sessions come and go (`setLive`), in both of its floors.
+    public var live: Set<String> { didSet { coverageIndex = nil } }
+    /// Each team's coverage counts, so that a decision does not walk every member (it is asked
+    /// several times per status change). Nil when stale: counted again on first use.
+    var coverageIndex: [String: CoverageCounts]?
 
-    public init(users: [String: UserState] = [:], teams: [String: TeamState] = [:], lastAlertID: Int64 = 0) {
+    public init(
+        users: [String: UserState] = [:], teams: [String: TeamState] = [:], lastAlertID: Int64 = 0, live: Set<String> = []
+    ) {
         self.users = users
         self.teams = teams
         self.lastAlertID = lastAlertID
+        self.live = live
     }
 
     /// Applies a committed (or about to be committed) event: the single way state changes.
     public mutating func apply(_ event: Event) {
-        guard var team = teams[event.team] else { return }
+        guard let slot = teams.index(forKey: event.team) else { return }
+        var index = takeCoverageIndex()
+        defer { coverageIndex = index }
         switch event.stream {
-        case .team: team.seq = max(team.seq, event.seq)
-        case .supervisors: team.supervisorsSeq = max(team.supervisorsSeq, event.seq)
+        case .team: teams.values[slot].seq = max(teams.values[slot].seq, event.seq)
+        case .supervisors: teams.values[slot].supervisorsSeq = max(teams.values[slot].supervisorsSeq, event.seq)
         }
         switch event.payload {
         case .status(let change):
-            users[change.user]?.status = StatusRecord(
+            guard let user = users[change.user] else { break }
+            let record = StatusRecord(
                 status: change.status, note: change.note, since: change.since, expectedUntil: change.expectedUntil,
                 by: change.by, reason: change.reason)
+            index.move(user, from: user.status.status, to: change.status, live: live.contains(user.name))
+            users[change.user]?.status = record
         case let .presence(user, connected):
             if connected {
-                team.announcedConnected.insert(user)
+                teams.values[slot].announcedConnected.insert(user)
             } else {
-                team.announcedConnected.remove(user)
+                teams.values[slot].announcedConnected.remove(user)
             }
         case .message:
             break
         case let .policy(version, _, _, policy):
-            team.policy = policy
-            team.policy.version = version
-            team.policySince = event.at
-            team.updateErlang()
+            teams.values[slot].policy = policy
+            teams.values[slot].policy.version = version
+            teams.values[slot].policySince = event.at
+            teams.values[slot].updateErlang()
         case .queue(let report):
-            team.queue = report
-            team.queuePressure = report.pressure
-            team.nodeOutage = report.nodeOutage
-            team.updateErlang()
+            teams.values[slot].queue = report
+            teams.values[slot].queuePressure = report.pressure
+            teams.values[slot].nodeOutage = report.nodeOutage
+            teams.values[slot].updateErlang()
         case .coverage(let figures):
-            team.coverage = figures
+            teams.values[slot].coverage = figures
         case .waitlist(let entries):
-            team.waitlist = entries
+            teams.values[slot].waitlist = entries
         case let .waitlistReady(user, _, holdUntil):
-            if let index = team.waitlist.firstIndex(where: { $0.user == user }) {
-                team.waitlist[index].holdUntil = holdUntil
+            if let entry = teams.values[slot].waitlist.firstIndex(where: { $0.user == user }) {
+                teams.values[slot].waitlist[entry].holdUntil = holdUntil
             }
         case .alert(let alert):
-            team.openAlerts[alert.id] = alert
+            teams.values[slot].openAlerts[alert.id] = alert
             lastAlertID = max(lastAlertID, alert.id)
             if alert.kind == .overdueStatus, let user = alert.user {
                 users[user]?.overdueAlertedSince = alert.statusSince
             }
-            if let escalated = alert.escalates { team.escalatedAlerts.insert(escalated) }
-            if alert.kind == .queueReportMissing { team.missingReportRaisedAt = alert.createdAt }
+            if let escalated = alert.escalates { teams.values[slot].escalatedAlerts.insert(escalated) }
+            if alert.kind == .queueReportMissing { teams.values[slot].missingReportRaisedAt = alert.createdAt }
         case let .alertAck(id, _, _, _):
-            team.openAlerts[id] = nil
-            team.escalatedAlerts.remove(id)
+            teams.values[slot].openAlerts[id] = nil
+            teams.values[slot].escalatedAlerts.remove(id)
         }
-        teams[event.team] = team
     }
 
     /// Numbers a new event in its stream, applies it, and returns it.
@@ -190,6 +205,22 @@ public struct Floor: Sendable, Equatable {
         let event = Event(team: team, seq: seq, at: time, payload: payload)
         apply(event)
         return event
+    }
+
+    /// A user's first live session began, or their last one ended.
+    public mutating func setLive(_ name: String, _ isLive: Bool) {
+        guard live.contains(name) != isLive else { return }
+        var index = takeCoverageIndex()
+        defer { coverageIndex = index }
+        if isLive { live.insert(name) } else { live.remove(name) }
+        if let user = users[name] { index.setLive(user, isLive) }
+    }
+}
+
+extension Floor: Equatable {
+    /// The coverage index follows from the other fields, so it takes no part in equality.
+    public static func == (a: Floor, b: Floor) -> Bool {
+        a.users == b.users && a.teams == b.teams && a.lastAlertID == b.lastAlertID && a.live == b.live
     }
 }
 

@@ -21,13 +21,13 @@ extension Floor {
     }
 
     /// The `snapshot` of `team.join`, as seen by `viewer`.
-    public func snapshot(of teamName: String, viewer: Role, viewerName: String? = nil, live: Set<String>) -> JSONValue {
+    public func snapshot(of teamName: String, viewer: Role, viewerName: String? = nil) -> JSONValue {
         guard let team = teams[teamName] else { return .null }
         var snapshot: [String: JSONValue] = [
             "members": .array(members(of: teamName, viewer: viewer, viewerName: viewerName)),
             "policy": team.policy.json,
             "queue": team.queue?.json ?? .null,
-            "coverage": coverage(of: teamName, live: live)?.json ?? .null,
+            "coverage": coverage(of: teamName)?.json ?? .null,
             "waitlist": .array(team.waitlist.map(\.snapshotJSON)),
         ]
         if viewer.seesSupervisorStream {

@@ -90,7 +90,7 @@ extension Floor {
     /// An agent or supervisor changes their own status (SPEC §3). A wellbeing break is always
     /// granted and alerts the supervisors; an agent's other moves away from the phones pass the
     /// coverage rules, or wait in the team's queue when `queue` is set, or are denied.
-    public mutating func setOwnStatus(user name: String, _ request: StatusRequest, live: Set<String>, now: Timestamp)
+    public mutating func setOwnStatus(user name: String, _ request: StatusRequest, now: Timestamp)
         throws(RPCError) -> (StatusDecision, [Event])
     {
         let user = try user(name)
@@ -115,7 +115,7 @@ extension Floor {
         var request = request
         // Updating the note or planned return of the current status changes no figure: no rule applies.
         let unchanged = request.status == user.status.status
-        if !unchanged, let denial = check(name, to: request.status, live: live, now: now) {
+        if !unchanged, let denial = check(name, to: request.status, now: now) {
             guard request.queue else { throw denial.rpcError }
             return try enqueue(name, request, in: denial.team, now: now)
         }
@@ -126,7 +126,7 @@ extension Floor {
             request.note = held.note
             request.expectedSeconds = held.expectedSeconds
         }
-        let wasCounted = counts(name, live: live) ? user.teams : []
+        let wasCounted = counts(name) ? user.teams : []
         var events = try applyStatus(
             to: user, status: request.status, note: request.note, expectedSeconds: request.expectedSeconds, by: name,
             reason: nil, now: now)
@@ -135,7 +135,7 @@ extension Floor {
         }
         if request.status == .afterCallWork || request.status == .offline {
             for team in wasCounted.sorted() {
-                if let alert = breachAlert(team: team, after: name, live: live, now: now) { events.append(alert) }
+                if let alert = breachAlert(team: team, after: name, now: now) { events.append(alert) }
             }
         }
         return (.granted, events)

@@ -23,9 +23,9 @@ public struct Reminder: Sendable, Equatable {
 extension Floor {
     /// Runs everything that is due at `now`. `absentSince` says since when each user without a
     /// live session has had none; `reminded` remembers which status periods were reminded.
-    public mutating func runTimers(
-        live: Set<String>, absentSince: [String: Timestamp], reminded: inout [String: Timestamp], now: Timestamp
-    ) -> (events: [Event], reminders: [Reminder]) {
+    public mutating func runTimers(absentSince: [String: Timestamp], reminded: inout [String: Timestamp], now: Timestamp)
+        -> (events: [Event], reminders: [Reminder])
+    {
         var events: [Event] = []
         var reminders: [Reminder] = []
         for name in users.keys.sorted() {
@@ -86,8 +86,8 @@ extension Floor {
 
     /// After any change: expired holds, the waitlists' progress and coverage announcements for
     /// the given teams.
-    public mutating func settle(_ teamNames: some Sequence<String>, live: Set<String>, now: Timestamp) -> [Event] {
-        settle(teamNames, live: live, now: now, folding: []).events
+    public mutating func settle(_ teamNames: some Sequence<String>, now: Timestamp) -> [Event] {
+        settle(teamNames, now: now, folding: []).events
     }
 
     /// The same, for a caller that groups changes into commits: for the teams in `folding`, whose
@@ -96,16 +96,16 @@ extension Floor {
     /// becoming an event of their own. All waitlists move first, so that the figures announced
     /// count what they changed, in every team.
     public mutating func settle(
-        _ teamNames: some Sequence<String>, live: Set<String>, now: Timestamp, folding: Set<String>
+        _ teamNames: some Sequence<String>, now: Timestamp, folding: Set<String>
     ) -> (events: [Event], folded: [String: CoverageFigures]) {
         let names = Set(teamNames).sorted()
         var events: [Event] = []
         var folded: [String: CoverageFigures] = [:]
-        for team in names { events += reconsiderWaitlist(of: team, live: live, now: now) }
+        for team in names { events += reconsiderWaitlist(of: team, now: now) }
         for team in names {
-            if let figures = coverage(of: team, live: live), teams[team]?.coverage != figures {
+            if let figures = coverage(of: team), teams[team]?.coverage != figures {
                 if folding.contains(team) {
-                    teams[team]?.coverage = figures
+                    setAnnouncedCoverage(figures, of: team)
                     folded[team] = figures
                 } else {
                     events.append(emit(team: team, .coverage(figures), at: now))

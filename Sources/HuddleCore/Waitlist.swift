@@ -52,7 +52,7 @@ extension Floor {
 
     /// Drops expired holds, then holds slots for the head of the queue, and the next, for as
     /// long as the rules allow (never letting a later request jump an earlier one).
-    mutating func reconsiderWaitlist(of teamName: String, live: Set<String>, now: Timestamp) -> [Event] {
+    mutating func reconsiderWaitlist(of teamName: String, now: Timestamp) -> [Event] {
         guard let list = teams[teamName]?.waitlist, !list.isEmpty else { return [] }
         var events: [Event] = []
         let kept = list.filter { entry in entry.holdUntil.map { $0 > now } ?? true }
@@ -60,7 +60,7 @@ extension Floor {
             events.append(emit(team: teamName, .waitlist(kept), at: now))
         }
         for entry in kept where entry.holdUntil == nil {
-            guard check(entry.user, to: entry.status, live: live, now: now) == nil else { break }
+            guard check(entry.user, to: entry.status, now: now) == nil else { break }
             events.append(
                 emit(
                     team: teamName,

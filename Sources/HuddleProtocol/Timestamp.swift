@@ -26,12 +26,36 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let days = Int(totalSeconds >= 0 ? totalSeconds / 86400 : (totalSeconds - 86399) / 86400)
         let secondOfDay = Int(totalSeconds - Int64(days) * 86400)
         let (y, m, d) = Self.civil(fromDays: days)
-        var s = ""
-        s.reserveCapacity(24)
-        s += Self.pad(y, 4) + "-" + Self.pad(m, 2) + "-" + Self.pad(d, 2) + "T"
-        s += Self.pad(secondOfDay / 3600, 2) + ":" + Self.pad(secondOfDay / 60 % 60, 2) + ":"
-        s += Self.pad(secondOfDay % 60, 2) + "." + Self.pad(ms, 3) + "Z"
-        return s
+        guard (0...9999).contains(y) else {
+            return Self.pad(y, 4) + "-" + Self.pad(m, 2) + "-" + Self.pad(d, 2) + "T" + Self.pad(secondOfDay / 3600, 2)
+                + ":" + Self.pad(secondOfDay / 60 % 60, 2) + ":" + Self.pad(secondOfDay % 60, 2) + "." + Self.pad(ms, 3)
+                + "Z"
+        }
+        // Every event carries two or three of these: written in place, digit by digit.
+        return String(unsafeUninitializedCapacity: 24) { out in
+            func digits(_ value: Int, _ width: Int, at offset: Int) {
+                var rest = value
+                for i in stride(from: offset + width - 1, through: offset, by: -1) {
+                    out[i] = UInt8(truncatingIfNeeded: 0x30 + rest % 10)
+                    rest /= 10
+                }
+            }
+            digits(y, 4, at: 0)
+            out[4] = UInt8(ascii: "-")
+            digits(m, 2, at: 5)
+            out[7] = UInt8(ascii: "-")
+            digits(d, 2, at: 8)
+            out[10] = UInt8(ascii: "T")
+            digits(secondOfDay / 3600, 2, at: 11)
+            out[13] = UInt8(ascii: ":")
+            digits(secondOfDay / 60 % 60, 2, at: 14)
+            out[16] = UInt8(ascii: ":")
+            digits(secondOfDay % 60, 2, at: 17)
+            out[19] = UInt8(ascii: ".")
+            digits(ms, 3, at: 20)
+            out[23] = UInt8(ascii: "Z")
+            return 24
+        }
     }
 
     /// Parses RFC 3339 (`Z` or a numeric offset, fraction optional). Returns nil when invalid.

@@ -28,7 +28,7 @@ extension Hub {
         let base = state.pendingBase
         let names = Array(teamNames)
         let waiting = Set(names.filter { state.pendingCoverage[$0].map { $0.change >= base } ?? false })
-        let (events, folded) = state.working.settle(names, live: state.live, now: now, folding: waiting)
+        let (events, folded) = state.working.settle(names, now: now, folding: waiting)
         for (team, figures) in folded {
             guard let at = state.pendingCoverage[team] else { continue }
             state.pending[at.change - base].events[at.event].payload = .coverage(figures)

@@ -40,7 +40,7 @@ extension Hub {
             let supervisor = session.role.seesSupervisorStream
             var result: [String: JSONValue] = [
                 "epoch": .string(teamState.epoch), "seq": .int(teamState.seq), "recovered": false,
-                "snapshot": state.committed.snapshot(of: team, viewer: session.role, viewerName: session.user, live: state.live),
+                "snapshot": state.committed.snapshot(of: team, viewer: session.role, viewerName: session.user),
             ]
             if supervisor { result["supervisors_seq"] = .int(teamState.supervisorsSeq) }
             // A supervisor's replay covers both streams: without `supervisors_seq` the

@@ -71,7 +71,7 @@ extension Hub {
             var events: [Event] = []
             if session.role.hasStatus, state.working.users[session.user]?.status.status != .offline {
                 events = try state.working.setOwnStatus(
-                    user: session.user, StatusRequest(status: .offline), live: state.live, now: now
+                    user: session.user, StatusRequest(status: .offline), now: now
                 ).1
             }
             return (events, Reply(session: session, id: request.id, result: [:], closeAfter: true))
@@ -83,7 +83,7 @@ extension Hub {
         let now = clock.now()
         try change { state throws(RPCError) in
             let (decision, events) = try state.working.setOwnStatus(
-                user: session.user, statusRequest, live: state.live, now: now)
+                user: session.user, statusRequest, now: now)
             var extra: [String: JSONValue] = [:]
             switch decision {
             case .granted:

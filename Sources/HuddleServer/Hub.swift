@@ -75,8 +75,6 @@ public final class Hub: Sendable {
         var pendingCoverage: [String: (change: Int, event: Int)] = [:]
         var committing = false
         var presenceDue: [String: Timestamp] = [:]
-        /// Users with at least one live session: what coverage counts.
-        var live: Set<String> = []
         /// Since when each user without a live session has had none (for ghost sessions).
         var absentSince: [String: Timestamp] = [:]
         /// Which status period each user was already reminded of.
@@ -169,7 +167,8 @@ public final class Hub: Sendable {
             state.sessionsByUser[user.name, default: []].insert(session.id)
             state.presenceDue[user.name] = nil
             state.absentSince[user.name] = nil
-            state.live.insert(user.name)
+            state.working.setLive(user.name, true)
+            state.committed.setLive(user.name, true)
             var events = state.working.setPresence(user: user.name, connected: true, now: now)
             events += settle(user.teams, state: &state, now: now)
             let result: JSONValue = [
@@ -204,7 +203,8 @@ public final class Hub: Sendable {
                     .compactMap { state.working.teams[$0]?.policy.presenceGraceS }.min() ?? 10
                 state.presenceDue[session.user] = now.adding(seconds: grace)
                 state.absentSince[session.user] = now
-                state.live.remove(session.user)
+                state.working.setLive(session.user, false)
+                state.committed.setLive(session.user, false)
                 // Coverage stops counting the user at the drop, not after the grace.
                 let teams = state.working.users[session.user]?.teams ?? []
                 return Self.submit(settle(teams, state: &state, now: now), reply: nil, into: &state)
@@ -227,7 +227,7 @@ public final class Hub: Sendable {
                 events += state.working.setPresence(user: user, connected: false, now: now)
             }
             let (timerEvents, reminders) = state.working.runTimers(
-                live: state.live, absentSince: state.absentSince, reminded: &state.reminded, now: now)
+                absentSince: state.absentSince, reminded: &state.reminded, now: now)
             events += timerEvents
             events += settle(state.working.teams.keys, state: &state, now: now)
             for reminder in reminders {

@@ -187,7 +187,8 @@ extension Store {
             var teamIDs: [String: Int64] = [:]
             func teamID(_ name: String) throws -> Int64 {
                 if let id = teamIDs[name] { return id }
-                guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM teams WHERE name = ?", arguments: [name])
+                let lookup = try db.cachedStatement(sql: "SELECT id FROM teams WHERE name = ?")
+                guard let id = try Int64.fetchOne(lookup, arguments: [name])
                 else { throw StoreError.notFound("team \(name)") }
                 teamIDs[name] = id
                 return id

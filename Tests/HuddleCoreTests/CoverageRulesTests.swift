@@ -89,11 +89,12 @@ import Testing
         floor.teams["t"]?.queuePressure = c.queuePressure
         floor.teams["t"]?.nodeOutage = c.nodeOutage
         let live = Self.live(c.agents).subtracting(c.offline)
-        let denial = floor.check("a1", to: c.target, live: live, now: Self.t0)
+        floor.live = live
+        let denial = floor.check("a1", to: c.target, now: Self.t0)
         #expect(denial?.rule == c.expected)
         if let denial {
             // The figures are those before the change.
-            #expect(denial.figures == floor.coverage(of: "t", live: live))
+            #expect(denial.figures == floor.coverage(of: "t"))
             let error = denial.rpcError
             #expect(error.code == .deniedByCoverage)
             #expect(error.data?["rule"] == .string(c.expected?.rawValue ?? ""))
@@ -103,8 +104,9 @@ import Testing
     @Test func supervisorsAreExemptAndForcedChangesAlwaysApply() throws {
         var floor = Self.floor(agents: 1)
         let live = Self.live(1)
-        #expect(floor.check("sup", to: .onBreak, live: live, now: Self.t0) == nil)
-        _ = try floor.setOwnStatus(user: "sup", StatusRequest(status: .lunch), live: live, now: Self.t0)
+        floor.live = live
+        #expect(floor.check("sup", to: .onBreak, now: Self.t0) == nil)
+        _ = try floor.setOwnStatus(user: "sup", StatusRequest(status: .lunch), now: Self.t0)
         let forced = try floor.forceStatus(by: "sup", target: "a1", status: .onBreak, note: "go", now: Self.t0)
         #expect(!forced.isEmpty)
         #expect(floor.users["a1"]?.status.status == .onBreak)
@@ -112,9 +114,10 @@ import Testing
 
     @Test func aDenialChangesNothing() {
         var floor = Self.floor(agents: 2)
+        floor.live = Self.live(2)
         let before = floor
         #expect(throws: RPCError.self) {
-            try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak), live: Self.live(2), now: Self.t0)
+            try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak), now: Self.t0)
         }
         #expect(floor == before)
     }
@@ -122,8 +125,9 @@ import Testing
     @Test func wellbeingBreaksAreAlwaysGrantedAndAlertSupervisorsOnly() throws {
         var floor = Self.floor(agents: 1)
         floor.teams["t"]?.nodeOutage = true
+        floor.live = Self.live(1)
         let (decision, events) = try floor.setOwnStatus(
-            user: "a1", StatusRequest(status: .onBreak, note: "", reason: .abusiveCall), live: Self.live(1), now: Self.t0)
+            user: "a1", StatusRequest(status: .onBreak, note: "", reason: .abusiveCall), now: Self.t0)
         #expect(decision == .granted)
         let status = try #require(events.first { $0.payload.type == "status" })
         #expect(status.stream == .team)
@@ -133,9 +137,10 @@ import Testing
         #expect(alert.params["reason"] == "abusive_call")
         #expect(alert.params["kind"] == "wellbeing_break")
         // Only supervisors see the reason in a snapshot.
-        let agentView = floor.snapshot(of: "t", viewer: .agent, live: Self.live(1))
+        floor.live = Self.live(1)
+        let agentView = floor.snapshot(of: "t", viewer: .agent)
         #expect(agentView["members"]?.arrayValue?.contains { $0["reason"] != nil } == false)
-        let supervisorView = floor.snapshot(of: "t", viewer: .supervisor, live: Self.live(1))
+        let supervisorView = floor.snapshot(of: "t", viewer: .supervisor)
         #expect(supervisorView["members"]?.arrayValue?.first { $0["user"] == "a1" }?["reason"] == "abusive_call")
         #expect(supervisorView["alerts"]?.arrayValue?.count == 1)
     }
@@ -143,9 +148,10 @@ import Testing
     @Test func offlineOrAfterCallWorkBreachingCoverageAlertsOnce() throws {
         var floor = Self.floor(agents: 2)
         let live = Self.live(2)
-        let (_, first) = try floor.setOwnStatus(user: "a1", StatusRequest(status: .afterCallWork), live: live, now: Self.t0)
+        floor.live = live
+        let (_, first) = try floor.setOwnStatus(user: "a1", StatusRequest(status: .afterCallWork), now: Self.t0)
         #expect(first.contains { if case .alert(let a) = $0.payload { a.kind == .coverageBreach } else { false } })
-        let (_, second) = try floor.setOwnStatus(user: "a2", StatusRequest(status: .offline), live: live, now: Self.t0)
+        let (_, second) = try floor.setOwnStatus(user: "a2", StatusRequest(status: .offline), now: Self.t0)
         #expect(!second.contains { $0.payload.type == "alert" })  // one open breach alert is enough
     }
 
@@ -154,7 +160,8 @@ import Testing
         floor.teams["u"] = TeamState(name: "u", epoch: "f", members: ["a1"])
         floor.users["a1"]?.teams = ["t", "u"]
         // Team u has only a1: its minimum of 2 refuses, although team t would allow.
-        let denial = floor.check("a1", to: .onBreak, live: Self.live(4), now: Self.t0)
+        floor.live = Self.live(4)
+        let denial = floor.check("a1", to: .onBreak, now: Self.t0)
         #expect(denial?.team == "u")
         #expect(denial?.rule == .minAvailable)
     }

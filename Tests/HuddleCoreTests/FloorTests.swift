@@ -27,22 +27,22 @@ import Testing
 
     @Test func ownStatusChangeReachesEveryTeamWithRisingSeqs() throws {
         var floor = makeFloor()
-        let (decision, events) = try floor.setOwnStatus(user: "bob", StatusRequest(status: .onBreak, note: "15, be right back", expectedSeconds: 900), live: [], now: clock.now())
+        let (decision, events) = try floor.setOwnStatus(user: "bob", StatusRequest(status: .onBreak, note: "15, be right back", expectedSeconds: 900), now: clock.now())
         #expect(decision == .granted)
         #expect(events.map(\.team) == ["floor-a", "floor-b"])
         #expect(events.map(\.seq) == [1, 1])
         #expect(floor.users["bob"]?.status.status == .onBreak)
         #expect(floor.users["bob"]?.status.expectedUntil == clock.now().adding(seconds: 900))
-        let (_, again) = try floor.setOwnStatus(user: "bob", StatusRequest(status: .available), live: [], now: clock.now())
+        let (_, again) = try floor.setOwnStatus(user: "bob", StatusRequest(status: .available), now: clock.now())
         #expect(again.map(\.seq) == [2, 2])
     }
 
     @Test func sameStatusKeepsItsSince() throws {
         var floor = makeFloor()
-        _ = try floor.setOwnStatus(user: "alice", StatusRequest(status: .onBreak), live: [], now: clock.now())
+        _ = try floor.setOwnStatus(user: "alice", StatusRequest(status: .onBreak), now: clock.now())
         let started = clock.now()
         clock.advance(seconds: 60)
-        _ = try floor.setOwnStatus(user: "alice", StatusRequest(status: .onBreak, note: "coffee"), live: [], now: clock.now())
+        _ = try floor.setOwnStatus(user: "alice", StatusRequest(status: .onBreak, note: "coffee"), now: clock.now())
         #expect(floor.users["alice"]?.status.since == started)
         #expect(floor.users["alice"]?.status.note == "coffee")
     }
@@ -50,18 +50,18 @@ import Testing
     @Test func plannedReturnIsBoundedByTheLimit() {
         var floor = makeFloor()
         #expect(throws: RPCError.self) {
-            try floor.setOwnStatus(user: "alice", StatusRequest(status: .onBreak, expectedSeconds: 901), live: [], now: clock.now())
+            try floor.setOwnStatus(user: "alice", StatusRequest(status: .onBreak, expectedSeconds: 901), now: clock.now())
         }
         #expect(throws: RPCError.self) {
-            try floor.setOwnStatus(user: "alice", StatusRequest(status: .available, expectedSeconds: 60), live: [], now: clock.now())
+            try floor.setOwnStatus(user: "alice", StatusRequest(status: .available, expectedSeconds: 60), now: clock.now())
         }
         #expect(floor.teams["floor-a"]?.seq == 0)
     }
 
     @Test func botsAndAdminsHaveNoStatus() {
         var floor = makeFloor()
-        #expect(throws: RPCError.self) { try floor.setOwnStatus(user: "qbot", StatusRequest(status: .onBreak), live: [], now: clock.now()) }
-        #expect(throws: RPCError.self) { try floor.setOwnStatus(user: "root", StatusRequest(status: .onBreak), live: [], now: clock.now()) }
+        #expect(throws: RPCError.self) { try floor.setOwnStatus(user: "qbot", StatusRequest(status: .onBreak), now: clock.now()) }
+        #expect(throws: RPCError.self) { try floor.setOwnStatus(user: "root", StatusRequest(status: .onBreak), now: clock.now()) }
     }
 
     @Test func onlySupervisorsForceAndOnlyTheirTeams() throws {
@@ -116,7 +116,7 @@ import Testing
         var working = makeFloor()
         var committed = working
         var events: [Event] = []
-        events += try working.setOwnStatus(user: "alice", StatusRequest(status: .lunch, note: "lunch"), live: [], now: clock.now()).1
+        events += try working.setOwnStatus(user: "alice", StatusRequest(status: .lunch, note: "lunch"), now: clock.now()).1
         events += working.setPresence(user: "alice", connected: true, now: clock.now())
         events.append(try working.setPolicy(by: "sam", team: "floor-a", patch: ["min_available": 1], comment: "c", now: clock.now()))
         for event in events { committed.apply(event) }
@@ -126,28 +126,33 @@ import Testing
     @Test func snapshotShowsTheFloorButNeverBotsOrAlertsToAgents() {
         var floor = makeFloor()
         _ = floor.setPresence(user: "alice", connected: true, now: clock.now())
-        let agentView = floor.snapshot(of: "floor-a", viewer: .agent, live: ["alice"])
+        floor.live = ["alice"]
+        let agentView = floor.snapshot(of: "floor-a", viewer: .agent)
         let members = agentView["members"]?.arrayValue ?? []
         #expect(members.compactMap { $0["user"]?.stringValue } == ["alice", "bob", "sam"])
         #expect(members.first?["connected"] == true)
         #expect(agentView["alerts"] == nil)
-        #expect(floor.snapshot(of: "floor-a", viewer: .supervisor, live: [])["alerts"] == [])
+        floor.live = []
+        #expect(floor.snapshot(of: "floor-a", viewer: .supervisor)["alerts"] == [])
     }
 
     @Test func coverageCountsConnectedAvailableAgents() throws {
         var floor = makeFloor()
         floor.teams["floor-a"]?.policy = Policy()
-        _ = try floor.setOwnStatus(user: "alice", StatusRequest(status: .available), live: [], now: clock.now())
-        _ = try floor.setOwnStatus(user: "bob", StatusRequest(status: .available), live: [], now: clock.now())
-        _ = try floor.setOwnStatus(user: "sam", StatusRequest(status: .available), live: [], now: clock.now())
-        #expect(floor.coverage(of: "floor-a", live: ["alice", "bob", "sam"])?.available == 2)
-        #expect(floor.coverage(of: "floor-a", live: ["alice", "bob"])?.state == .atRisk)
-        #expect(floor.coverage(of: "floor-a", live: ["alice"])?.state == .breach)
+        _ = try floor.setOwnStatus(user: "alice", StatusRequest(status: .available), now: clock.now())
+        _ = try floor.setOwnStatus(user: "bob", StatusRequest(status: .available), now: clock.now())
+        _ = try floor.setOwnStatus(user: "sam", StatusRequest(status: .available), now: clock.now())
+        floor.live = ["alice", "bob", "sam"]
+        #expect(floor.coverage(of: "floor-a")?.available == 2)
+        floor.live = ["alice", "bob"]
+        #expect(floor.coverage(of: "floor-a")?.state == .atRisk)
+        floor.live = ["alice"]
+        #expect(floor.coverage(of: "floor-a")?.state == .breach)
     }
 
     @Test func reconcileKeepsStatusesAndTakesMembership() throws {
         var floor = makeFloor()
-        _ = try floor.setOwnStatus(user: "alice", StatusRequest(status: .lunch), live: [], now: clock.now())
+        _ = try floor.setOwnStatus(user: "alice", StatusRequest(status: .lunch), now: clock.now())
         var loaded = makeFloor()
         loaded.users["alice"]?.teams = ["floor-a", "floor-b"]
         loaded.teams["floor-b"]?.members.insert("alice")

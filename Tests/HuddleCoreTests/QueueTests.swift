@@ -81,10 +81,11 @@ import Testing
         var floor = floor()
         _ = try floor.reportQueue(report(12, 0), team: "t", now: t0)
         let live = CoverageRulesTests.live(6)
-        let denial = floor.check("a1", to: .onBreak, live: live, now: t0)
+        floor.live = live
+        let denial = floor.check("a1", to: .onBreak, now: t0)
         #expect(denial?.rule == .queuePressure)
         #expect(denial?.rpcError.data?["queue"]?["calls_waiting"] == 12)
-        #expect(floor.check("a1", to: .meeting, live: live, now: t0) == nil)
+        #expect(floor.check("a1", to: .meeting, now: t0) == nil)
     }
 
     @Test func aNodeOutageFreezesTimeOffThePhonesUntilItClears() throws {
@@ -93,18 +94,19 @@ import Testing
         let out = try floor.reportQueue(report(0, 0, nodes: [.init(node: "sw-3", city: "Lyon")]), team: "t", now: t0)
         #expect(kinds(out) == ["raise node_outage"])
         for status in [Status.onBreak, .lunch, .meeting, .training, .admin] {
-            #expect(floor.check("a1", to: status, live: live, now: t0)?.rule == .nodeOutage)
+            floor.live = live
+            #expect(floor.check("a1", to: status, now: t0)?.rule == .nodeOutage)
         }
-        #expect(floor.check("a1", to: .afterCallWork, live: live, now: t0) == nil)
+        #expect(floor.check("a1", to: .afterCallWork, now: t0) == nil)
         // Still out: no second alert.
         #expect(kinds(try floor.reportQueue(report(0, 0, nodes: [.init(node: "sw-3", city: "Lyon")]), team: "t", now: t0)).isEmpty)
         // A queued break waits through the outage and is served when it clears.
-        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak, queue: true), live: live, now: t0)
-        #expect(floor.settle(["t"], live: live, now: t0).filter { $0.payload.type == "waitlist_ready" }.isEmpty)
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak, queue: true), now: t0)
+        #expect(floor.settle(["t"], now: t0).filter { $0.payload.type == "waitlist_ready" }.isEmpty)
         let back = try floor.reportQueue(report(0, 0), team: "t", now: t0)
         #expect(kinds(back) == ["clear by system"])
-        #expect(floor.check("a2", to: .onBreak, live: live, now: t0) == nil)
-        #expect(floor.settle(["t"], live: live, now: t0).contains { $0.payload.type == "waitlist_ready" })
+        #expect(floor.check("a2", to: .onBreak, now: t0) == nil)
+        #expect(floor.settle(["t"], now: t0).contains { $0.payload.type == "waitlist_ready" })
     }
 
     @Test func onlyBotsAndSupervisorsOfTheTeamReport() throws {
@@ -123,14 +125,15 @@ import Testing
         floor.teams["t"]?.policy.minAvailable = .auto
         floor.teams["t"]?.policy.shrinkageFloor = 2
         let live = CoverageRulesTests.live(6)
-        #expect(floor.coverage(of: "t", live: live)?.required == 2)  // no report yet: the floor
+        floor.live = live
+        #expect(floor.coverage(of: "t")?.required == 2)  // no report yet: the floor
         _ = try floor.reportQueue(report(0, 0, cph: 60, aht: 300), team: "t", now: t0)
-        let figures = floor.coverage(of: "t", live: live)
+        let figures = floor.coverage(of: "t")
         #expect(figures?.required == 8)
         #expect(figures?.requiredFrom == .init(callsPerHour: 60, ahtSeconds: 300, target: 0.8, withinSeconds: 20))
         #expect(figures?.json["required_from"]?["aht_s"]?.doubleValue == 300)
         _ = try floor.reportQueue(report(0, 0, cph: 0, aht: 300), team: "t", now: t0)
-        #expect(floor.coverage(of: "t", live: live)?.required == 2)
+        #expect(floor.coverage(of: "t")?.required == 2)
     }
 
     @Test func missingReportsRaiseOnceAndClearWithTheNextReport() throws {
@@ -139,10 +142,11 @@ import Testing
         floor.teams["t"]?.policySince = t0
         var reminded: [String: Timestamp] = [:]
         let live = CoverageRulesTests.live(6)
-        #expect(floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: t0.adding(seconds: 89)).events.isEmpty)
-        let missing = floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: t0.adding(seconds: 90)).events
+        floor.live = live
+        #expect(floor.runTimers(absentSince: [:], reminded: &reminded, now: t0.adding(seconds: 89)).events.isEmpty)
+        let missing = floor.runTimers(absentSince: [:], reminded: &reminded, now: t0.adding(seconds: 90)).events
         #expect(kinds(missing) == ["raise queue_report_missing"])
-        #expect(floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: t0.adding(seconds: 200)).events.isEmpty)
+        #expect(floor.runTimers(absentSince: [:], reminded: &reminded, now: t0.adding(seconds: 200)).events.isEmpty)
         #expect(kinds(try floor.reportQueue(report(0, 0), team: "t", now: t0.adding(seconds: 201))) == ["clear by system"])
     }
 }

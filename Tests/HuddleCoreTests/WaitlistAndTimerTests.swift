@@ -17,24 +17,25 @@ import Testing
     @Test func queuedRequestsAreServedFirstComeFirstServedWithAHeldSlot() throws {
         var floor = floor(agents: 4)
         let live = live(4)
-        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak), live: live, now: clock.now())
-        let (d2, _) = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak, queue: true), live: live, now: clock.now())
-        let (d3, _) = try floor.setOwnStatus(user: "a3", StatusRequest(status: .lunch, queue: true), live: live, now: clock.now())
+        floor.live = live
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak), now: clock.now())
+        let (d2, _) = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak, queue: true), now: clock.now())
+        let (d3, _) = try floor.setOwnStatus(user: "a3", StatusRequest(status: .lunch, queue: true), now: clock.now())
         #expect(d2 == .waitlisted(position: 1))
         #expect(d3 == .waitlisted(position: 2))
         // Asking again keeps the place.
-        let (again, _) = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak, note: "tea", queue: true), live: live, now: clock.now())
+        let (again, _) = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak, note: "tea", queue: true), now: clock.now())
         #expect(again == .waitlisted(position: 1))
         // Nothing moves while a1 is out.
-        #expect(floor.settle(["t"], live: live, now: clock.now()).filter { $0.payload.type == "waitlist_ready" }.isEmpty)
+        #expect(floor.settle(["t"], now: clock.now()).filter { $0.payload.type == "waitlist_ready" }.isEmpty)
 
-        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .available), live: live, now: clock.now())
-        let ready = floor.settle(["t"], live: live, now: clock.now()).filter { $0.payload.type == "waitlist_ready" }
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .available), now: clock.now())
+        let ready = floor.settle(["t"], now: clock.now()).filter { $0.payload.type == "waitlist_ready" }
         #expect(ready.map { $0.params["user"] } == ["a2"])  // only the head: a3 would exceed max_on_break
         // The held slot is taken: a3 cannot jump in, a4 cannot either.
-        #expect(floor.check("a4", to: .onBreak, live: live, now: clock.now())?.rule == .maxOnBreak)
+        #expect(floor.check("a4", to: .onBreak, now: clock.now())?.rule == .maxOnBreak)
         // a2 takes it.
-        let (taken, events) = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak), live: live, now: clock.now())
+        let (taken, events) = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak), now: clock.now())
         #expect(taken == .granted)
         #expect(events.contains { $0.payload.type == "waitlist" })
         #expect(floor.teams["t"]?.waitlist.map(\.user) == ["a3"])
@@ -43,15 +44,16 @@ import Testing
     @Test func anUnusedHoldExpiresAndTheNextInLineGetsTheSlot() throws {
         var floor = floor(agents: 4)
         let live = live(4)
-        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak), live: live, now: clock.now())
-        _ = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak, queue: true), live: live, now: clock.now())
-        _ = try floor.setOwnStatus(user: "a3", StatusRequest(status: .onBreak, queue: true), live: live, now: clock.now())
-        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .available), live: live, now: clock.now())
-        _ = floor.settle(["t"], live: live, now: clock.now())
+        floor.live = live
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak), now: clock.now())
+        _ = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak, queue: true), now: clock.now())
+        _ = try floor.setOwnStatus(user: "a3", StatusRequest(status: .onBreak, queue: true), now: clock.now())
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .available), now: clock.now())
+        _ = floor.settle(["t"], now: clock.now())
         clock.advance(seconds: Floor.holdSeconds - 1)
-        #expect(floor.settle(["t"], live: live, now: clock.now()).isEmpty)
+        #expect(floor.settle(["t"], now: clock.now()).isEmpty)
         clock.advance(seconds: 1)
-        let events = floor.settle(["t"], live: live, now: clock.now())
+        let events = floor.settle(["t"], now: clock.now())
         #expect(events.map(\.payload.type) == ["waitlist", "waitlist_ready"])
         #expect(events.last?.params["user"] == "a3")
         #expect(floor.teams["t"]?.waitlist.map(\.user) == ["a3"])
@@ -60,8 +62,9 @@ import Testing
     @Test func cancellingLeavesTheQueue() throws {
         var floor = floor(agents: 3)
         let live = live(3)
-        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak), live: live, now: clock.now())
-        _ = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak, queue: true), live: live, now: clock.now())
+        floor.live = live
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak), now: clock.now())
+        _ = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak, queue: true), now: clock.now())
         #expect(try floor.cancelWaitlist("a2", team: "t", now: clock.now()).count == 1)
         #expect(floor.teams["t"]?.waitlist.isEmpty == true)
         #expect(try floor.cancelWaitlist("a2", team: "t", now: clock.now()).isEmpty)
@@ -70,12 +73,13 @@ import Testing
     @Test func afterCallWorkReturnsToAvailableBySystemOnTime() throws {
         var floor = floor(agents: 3)
         let live = live(3)
-        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .afterCallWork), live: live, now: clock.now())
+        floor.live = live
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .afterCallWork), now: clock.now())
         var reminded: [String: Timestamp] = [:]
         clock.advance(seconds: 119)
-        #expect(floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: clock.now()).events.isEmpty)
+        #expect(floor.runTimers(absentSince: [:], reminded: &reminded, now: clock.now()).events.isEmpty)
         clock.advance(seconds: 1)
-        let events = floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: clock.now()).events
+        let events = floor.runTimers(absentSince: [:], reminded: &reminded, now: clock.now()).events
         #expect(events.first?.params["status"] == "available")
         #expect(events.first?.params["by"] == "system")
         #expect(floor.users["a1"]?.status.status == .available)
@@ -84,20 +88,21 @@ import Testing
     @Test func plannedReturnRemindsThenAlertsOnceAfterTheGrace() throws {
         var floor = floor(agents: 3)
         let live = live(3)
-        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak, expectedSeconds: 300), live: live, now: clock.now())
+        floor.live = live
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak, expectedSeconds: 300), now: clock.now())
         var reminded: [String: Timestamp] = [:]
         clock.advance(seconds: 300)
-        var run = floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: clock.now())
+        var run = floor.runTimers(absentSince: [:], reminded: &reminded, now: clock.now())
         #expect(run.reminders.map(\.user) == ["a1"])
         #expect(run.events.isEmpty)
         clock.advance(seconds: 60)
-        run = floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: clock.now())
+        run = floor.runTimers(absentSince: [:], reminded: &reminded, now: clock.now())
         #expect(run.reminders.isEmpty)  // once per status period
         clock.advance(seconds: 60)  // planned return + overdue_grace_s (120)
-        run = floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: clock.now())
+        run = floor.runTimers(absentSince: [:], reminded: &reminded, now: clock.now())
         #expect(run.events.map { $0.params["kind"] } == ["overdue_status"])
         clock.advance(seconds: 60)
-        #expect(floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: clock.now()).events.isEmpty)
+        #expect(floor.runTimers(absentSince: [:], reminded: &reminded, now: clock.now()).events.isEmpty)
     }
 
     @Test func aGhostIsSetOfflineBySystemWithAnAlert() throws {
@@ -106,9 +111,10 @@ import Testing
         let gone = live(3).subtracting(["a1"])
         let since = clock.now()
         clock.advance(seconds: 119)
-        #expect(floor.runTimers(live: gone, absentSince: ["a1": since], reminded: &reminded, now: clock.now()).events.isEmpty)
+        floor.live = gone
+        #expect(floor.runTimers(absentSince: ["a1": since], reminded: &reminded, now: clock.now()).events.isEmpty)
         clock.advance(seconds: 1)
-        let events = floor.runTimers(live: gone, absentSince: ["a1": since], reminded: &reminded, now: clock.now()).events
+        let events = floor.runTimers(absentSince: ["a1": since], reminded: &reminded, now: clock.now()).events
         #expect(events.map(\.payload.type) == ["status", "alert"])
         #expect(events[0].params["status"] == "offline" && events[0].params["by"] == "system")
         #expect(events[1].params["kind"] == "ghost_session")
@@ -117,29 +123,30 @@ import Testing
     @Test func anUnacknowledgedWellbeingAlertEscalatesOnceAndAnAckStopsIt() throws {
         var floor = floor(agents: 3)
         let live = live(3)
-        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak, reason: .abusiveCall), live: live, now: clock.now())
+        floor.live = live
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak, reason: .abusiveCall), now: clock.now())
         var reminded: [String: Timestamp] = [:]
         clock.advance(seconds: 299)
-        #expect(floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: clock.now()).events.isEmpty)
+        #expect(floor.runTimers(absentSince: [:], reminded: &reminded, now: clock.now()).events.isEmpty)
         clock.advance(seconds: 1)
-        let escalation = floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: clock.now()).events
+        let escalation = floor.runTimers(absentSince: [:], reminded: &reminded, now: clock.now()).events
         #expect(escalation.map { $0.params["kind"] } == ["escalation"])
         #expect(escalation.first?.stream == .supervisors)
         clock.advance(seconds: 60)
-        #expect(floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: clock.now()).events.isEmpty)
+        #expect(floor.runTimers(absentSince: [:], reminded: &reminded, now: clock.now()).events.isEmpty)
         // Acknowledging the wellbeing alert answers its escalation too.
         let acks = try floor.acknowledgeAlert(1, by: "sup", note: "here", now: clock.now())
         #expect(acks.count == 2)
         #expect(floor.teams["t"]?.openAlerts.isEmpty == true)
 
         // A second wellbeing alert acknowledged in time never escalates.
-        _ = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak, reason: .abusiveCall), live: live, now: clock.now())
+        _ = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak, reason: .abusiveCall), now: clock.now())
         let id = floor.lastAlertID
         _ = try floor.acknowledgeAlert(id, by: "sup", note: "on my way", now: clock.now())
         #expect(throws: RPCError.self) { try floor.acknowledgeAlert(id, by: "sup", note: "", now: clock.now()) }
         #expect(throws: RPCError.self) { try floor.acknowledgeAlert(1, by: "a3", note: "", now: clock.now()) }
         clock.advance(seconds: 600)
-        #expect(floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: clock.now()).events.isEmpty)
+        #expect(floor.runTimers(absentSince: [:], reminded: &reminded, now: clock.now()).events.isEmpty)
     }
 
     @Test func timersComeBackFromStoredTimestampsAfterARestart() throws {
@@ -147,21 +154,25 @@ import Testing
         // the stored `since`, so a floor loaded afresh (a copy here) behaves the same.
         var floor = floor(agents: 3)
         let live = live(3)
-        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .afterCallWork), live: live, now: clock.now())
+        floor.live = live
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .afterCallWork), now: clock.now())
         var restarted = floor
         var reminded: [String: Timestamp] = [:]
         clock.advance(seconds: 120)
-        let events = restarted.runTimers(live: live, absentSince: [:], reminded: &reminded, now: clock.now()).events
+        restarted.live = live
+        let events = restarted.runTimers(absentSince: [:], reminded: &reminded, now: clock.now()).events
         #expect(events.first?.params["status"] == "available")
     }
 
     @Test func coverageIsAnnouncedOnlyWhenItChanges() throws {
         var floor = floor(agents: 3)
         let live = live(3)
-        #expect(floor.refreshCoverage(of: "t", live: live, now: clock.now()) != nil)
-        #expect(floor.refreshCoverage(of: "t", live: live, now: clock.now()) == nil)
+        floor.live = live
+        #expect(floor.refreshCoverage(of: "t", now: clock.now()) != nil)
+        #expect(floor.refreshCoverage(of: "t", now: clock.now()) == nil)
         let fewer = live.subtracting(["a3"])
-        let announced = floor.refreshCoverage(of: "t", live: fewer, now: clock.now())
+        floor.live = fewer
+        let announced = floor.refreshCoverage(of: "t", now: clock.now())
         let event = try #require(announced)
         #expect(event.params["available"] == 2)
         #expect(event.params["state"] == "ok")
@@ -170,16 +181,19 @@ import Testing
     @Test func figuresOfATeamWhoseCoverageEventIsUncommittedAreFoldedNotAnnouncedAgain() throws {
         var floor = floor(agents: 3)
         let live = live(3)
-        #expect(floor.settle(["t"], live: live, now: clock.now()).contains { $0.payload.type == "coverage" })
+        floor.live = live
+        #expect(floor.settle(["t"], now: clock.now()).contains { $0.payload.type == "coverage" })
         // a3 drops while the team's coverage event still waits for its commit: no second event,
         // the new figures come back for that event, and they count as announced.
         let fewer = live.subtracting(["a3"])
-        let (events, folded) = floor.settle(["t"], live: fewer, now: clock.now(), folding: ["t"])
+        floor.live = fewer
+        let (events, folded) = floor.settle(["t"], now: clock.now(), folding: ["t"])
         #expect(!events.contains { $0.payload.type == "coverage" })
         #expect(folded["t"]?.available == 2)
-        #expect(floor.settle(["t"], live: fewer, now: clock.now()).isEmpty)
+        #expect(floor.settle(["t"], now: clock.now()).isEmpty)
         // Without the fold, the next change is an event again.
-        #expect(floor.settle(["t"], live: live, now: clock.now()).contains { $0.payload.type == "coverage" })
+        floor.live = live
+        #expect(floor.settle(["t"], now: clock.now()).contains { $0.payload.type == "coverage" })
     }
 
     @Test func timeInStatusReportCountsSecondsPeriodsAndOverruns() {
@@ -220,14 +234,15 @@ extension WaitlistAndTimerTests {
     @Test func aHeldSlotIsHonouredEvenIfAWellbeingBreakCameMeanwhile() throws {
         var floor = floor(agents: 4)
         let live = live(4)
-        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak), live: live, now: clock.now())
-        _ = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak, queue: true), live: live, now: clock.now())
-        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .available), live: live, now: clock.now())
-        _ = floor.settle(["t"], live: live, now: clock.now())
+        floor.live = live
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak), now: clock.now())
+        _ = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak, queue: true), now: clock.now())
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .available), now: clock.now())
+        _ = floor.settle(["t"], now: clock.now())
         // a3 ends an abusive call: always granted, over max_on_break.
-        _ = try floor.setOwnStatus(user: "a3", StatusRequest(status: .onBreak, reason: .abusiveCall), live: live, now: clock.now())
-        #expect(floor.check("a4", to: .onBreak, live: live, now: clock.now())?.held == 1)
-        let (decision, _) = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak), live: live, now: clock.now())
+        _ = try floor.setOwnStatus(user: "a3", StatusRequest(status: .onBreak, reason: .abusiveCall), now: clock.now())
+        #expect(floor.check("a4", to: .onBreak, now: clock.now())?.held == 1)
+        let (decision, _) = try floor.setOwnStatus(user: "a2", StatusRequest(status: .onBreak), now: clock.now())
         #expect(decision == .granted)
     }
 }
@@ -236,23 +251,25 @@ extension WaitlistAndTimerTests {
     @Test func updatingTheCurrentStatusIsNotSubjectToTheRules() throws {
         var floor = floor(agents: 2)
         let live = live(2)
-        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak), live: live, now: clock.now())
+        floor.live = live
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak), now: clock.now())
         floor.teams["t"]?.queuePressure = true
         let (decision, _) = try floor.setOwnStatus(
-            user: "a1", StatusRequest(status: .onBreak, note: "5 more minutes", expectedSeconds: 600), live: live, now: clock.now())
+            user: "a1", StatusRequest(status: .onBreak, note: "5 more minutes", expectedSeconds: 600), now: clock.now())
         #expect(decision == .granted)
         // A planned return past the limit is a bad param, not a denial, even with queue: true.
         #expect(throws: RPCError.invalidParam("expected_s", "expected_s must be at most the lunch limit (3600 s)")) {
-            try floor.setOwnStatus(user: "a2", StatusRequest(status: .lunch, expectedSeconds: 5000, queue: true), live: live, now: clock.now())
+            try floor.setOwnStatus(user: "a2", StatusRequest(status: .lunch, expectedSeconds: 5000, queue: true), now: clock.now())
         }
     }
 
     @Test func aSecondWellbeingRequestRaisesNoSecondAlert() throws {
         var floor = floor(agents: 2)
         let live = live(2)
-        let (_, first) = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak, reason: .abusiveCall), live: live, now: clock.now())
+        floor.live = live
+        let (_, first) = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak, reason: .abusiveCall), now: clock.now())
         let (_, second) = try floor.setOwnStatus(
-            user: "a1", StatusRequest(status: .onBreak, note: "still here", reason: .abusiveCall), live: live, now: clock.now())
+            user: "a1", StatusRequest(status: .onBreak, note: "still here", reason: .abusiveCall), now: clock.now())
         #expect(first.filter { $0.payload.type == "alert" }.count == 1)
         #expect(second.filter { $0.payload.type == "alert" }.isEmpty)
         // The agent sees their own reason; a teammate does not.
@@ -265,10 +282,11 @@ extension WaitlistAndTimerTests {
     @Test func aBreachAlertClearsWhenCoverageIsBack() throws {
         var floor = floor(agents: 2, minAvailable: 2)
         let live = live(2)
-        let (_, events) = try floor.setOwnStatus(user: "a1", StatusRequest(status: .offline), live: live, now: clock.now())
+        floor.live = live
+        let (_, events) = try floor.setOwnStatus(user: "a1", StatusRequest(status: .offline), now: clock.now())
         #expect(events.contains { $0.params["kind"] == "coverage_breach" })
-        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .available), live: live, now: clock.now())
-        let settled = floor.settle(["t"], live: live, now: clock.now())
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .available), now: clock.now())
+        let settled = floor.settle(["t"], now: clock.now())
         #expect(settled.contains { $0.payload.type == "alert_ack" && $0.params["by"] == "system" })
         #expect(floor.teams["t"]?.openAlerts.isEmpty == true)
     }
@@ -276,15 +294,18 @@ extension WaitlistAndTimerTests {
     @Test func remindersWaitForTheAgentToBeThere() throws {
         var floor = floor(agents: 2)
         let live = live(2)
-        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak, expectedSeconds: 60), live: live, now: clock.now())
+        floor.live = live
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak, expectedSeconds: 60), now: clock.now())
         var reminded: [String: Timestamp] = [:]
         clock.advance(seconds: 61)
         let away = live.subtracting(["a1"])
-        #expect(floor.runTimers(live: away, absentSince: [:], reminded: &reminded, now: clock.now()).reminders.isEmpty)
-        #expect(floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: clock.now()).reminders.count == 1)
+        floor.live = away
+        #expect(floor.runTimers(absentSince: [:], reminded: &reminded, now: clock.now()).reminders.isEmpty)
+        floor.live = live
+        #expect(floor.runTimers(absentSince: [:], reminded: &reminded, now: clock.now()).reminders.count == 1)
         // A new planned return is a new due time, reminded again when it passes.
-        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak, expectedSeconds: 300), live: live, now: clock.now())
+        _ = try floor.setOwnStatus(user: "a1", StatusRequest(status: .onBreak, expectedSeconds: 300), now: clock.now())
         clock.advance(seconds: 301)
-        #expect(floor.runTimers(live: live, absentSince: [:], reminded: &reminded, now: clock.now()).reminders.count == 1)
+        #expect(floor.runTimers(absentSince: [:], reminded: &reminded, now: clock.now()).reminders.count == 1)
     }
 }

@@ -15,6 +15,13 @@ import Testing
         #expect(try JSONParser.parse("1.5E-1") == .double(0.15))
     }
 
+    @Test func writesIntegersAtTheirEdges() {
+        for value: Int64 in [0, 7, -7, 10, -10, 1_795_425_302_120, .max, .min] {
+            #expect(JSONWriter.encode(.int(value)) == Array(String(value).utf8))
+        }
+        #expect(JSONWriter.encode(["on": true, "off": false, "none": .null]) == Array(#"{"none":null,"off":false,"on":true}"#.utf8))
+    }
+
     @Test func unicodeEscapesAndSurrogatePairs() throws {
         #expect(try JSONParser.parse(#""\u00e9\ud83d\ude00\n""#) == .string("é😀\n"))
         #expect(throws: JSONParseError.self) { try JSONParser.parse(#""\ud83d""#) }

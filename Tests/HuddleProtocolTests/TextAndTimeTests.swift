@@ -7,6 +7,8 @@ import Testing
         #expect(Timestamp(milliseconds: 0).rfc3339 == "1970-01-01T00:00:00.000Z")
         #expect(Timestamp(milliseconds: 1_795_425_302_120).rfc3339 == "2026-11-23T09:15:02.120Z")
         #expect(Timestamp(milliseconds: 951_782_400_001).rfc3339 == "2000-02-29T00:00:00.001Z")
+        #expect(Timestamp(milliseconds: -1).rfc3339 == "1969-12-31T23:59:59.999Z")
+        #expect(Timestamp(milliseconds: 253_402_300_799_999).rfc3339 == "9999-12-31T23:59:59.999Z")
     }
 
     @Test func parsesRFC3339() {

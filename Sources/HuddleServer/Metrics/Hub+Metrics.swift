@@ -28,7 +28,7 @@ extension Hub {
             for (name, team) in state.committed.teams {
                 var figures = MetricsReading.Team()
                 // A team that has never announced its coverage (no agent yet) gets it computed.
-                if let coverage = team.coverage ?? state.committed.coverage(of: name, live: state.live) {
+                if let coverage = team.coverage ?? state.committed.coverage(of: name) {
                     figures.available = coverage.available
                     figures.required = coverage.required
                     figures.onBreak = coverage.onBreak
