@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "huddled", targets: ["huddled"]),
         .executable(name: "huddle", targets: ["huddle"]),
         .executable(name: "huddle-decision-bench", targets: ["huddle-decision-bench"]),
+        .executable(name: "huddle-commit-bench", targets: ["huddle-commit-bench"]),
         .library(name: "HuddleProtocol", targets: ["HuddleProtocol"]),
         .library(name: "HuddleCore", targets: ["HuddleCore"]),
         .library(name: "HuddleStore", targets: ["HuddleStore"]),
@@ -79,6 +80,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .executableTarget(
             name: "huddle",
@@ -90,6 +93,9 @@ let package = Package(
         // The coverage rules' cost, in HuddleCore alone (the network benchmarks are their own
         // package in Benchmarks/; this one needs the core and nothing else).
         .executableTarget(name: "huddle-decision-bench", dependencies: ["HuddleCore", "HuddleProtocol"], path: "Benchmarks/Decision"),
+        // The commit path's cost in HuddleStore alone: SQLite through GRDB, no sockets.
+        .executableTarget(
+            name: "huddle-commit-bench", dependencies: ["HuddleStore", "HuddleCore", "HuddleProtocol"], path: "Benchmarks/Commit"),
         // Fuzz targets: `swift build --product NAME -Xswiftc -DFUZZING --sanitize=fuzzer --sanitize=address`
         // makes a libFuzzer binary; a plain build makes a replayer of the corpus (see Fuzz/README.md).
         .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),

@@ -8,6 +8,9 @@ public struct Housekeeping: Service {
     let hub: Hub
     let logger: Logger
 
+    /// WAL pages (4 KiB each) past which the log is started over.
+    static let restartPages = 1024
+
     public init(hub: Hub, logger: Logger) {
         self.hub = hub
         self.logger = logger
@@ -25,9 +28,12 @@ public struct Housekeeping: Service {
             }
             hub.tick()
             ticks += 1
-            // The WAL is checkpointed here rather than inside a commit (see `Store.init`).
+            // The WAL is checkpointed here rather than inside a commit (see `Store.init`). Past a
+            // few megabytes, the writer's own connection finishes the job so that the WAL starts
+            // over instead of growing for as long as the load lasts.
             do {
-                try await hub.store.checkpoint()
+                let (walPages, _) = try await hub.store.checkpoint()
+                if walPages > Self.restartPages { try await hub.store.restartLog() }
                 if checkpointFailing {
                     checkpointFailing = false
                     logger.notice("WAL checkpoints work again")

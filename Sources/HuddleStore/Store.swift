@@ -30,16 +30,27 @@ public final class Store: Sendable {
     let checkpointer: DatabaseQueue?
     public let path: String
 
+    /// When a commit reaches the disk.
+    public enum Sync: String, Sendable, CaseIterable {
+        /// Each commit is written to the WAL (the kernel holds it, so a killed daemon loses
+        /// nothing) and synced at the next checkpoint, within a fraction of a second: a crash of
+        /// the machine itself can lose the last commits before it (`synchronous = NORMAL`).
+        case checkpoint
+        /// Each commit is synced before it is acknowledged: a power cut loses nothing, and every
+        /// commit waits for the disk (`synchronous = FULL`).
+        case commit
+    }
+
     /// Opens (creating if needed) the database at `path` and migrates it forward.
     ///
-    /// Every commit is synced (`synchronous = FULL`): an acknowledged change survives a power cut,
-    /// not only a killed process; group commit pays the sync once for many changes.
+    /// `sync` says when commits reach the disk (`Sync`). Group commit pays a sync, when there is
+    /// one, once for many changes.
     ///
     /// `backgroundCheckpoints` (the daemon) turns SQLite's automatic checkpoints off on the
     /// writer: an automatic checkpoint runs inside whichever commit crosses the threshold and
     /// holds it, and every commit queued behind it, for the checkpoint's own syncs. The daemon
     /// calls `checkpoint()` on a timer instead, from a connection of its own, while commits go on.
-    public init(path: String, backgroundCheckpoints: Bool = false) throws {
+    public init(path: String, sync: Sync = .commit, backgroundCheckpoints: Bool = false) throws {
         self.path = path
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -48,12 +59,15 @@ public final class Store: Sendable {
         // After the pool is open: GRDB's WAL set-up runs `PRAGMA synchronous = NORMAL` on the
         // writer once `prepareDatabase` is done, so the setting has to come later than that.
         try pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: sync == .commit ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
             if backgroundCheckpoints { try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
         }
         if backgroundCheckpoints {
             var checkpointing = Configuration()
             checkpointing.busyMode = .timeout(10)
+            // A checkpoint syncs the WAL before copying it and the database after: with
+            // `Sync.checkpoint` that is when commits reach the disk.
+            checkpointing.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             checkpointer = try DatabaseQueue(path: path, configuration: checkpointing)
         } else {
             checkpointer = nil
@@ -65,8 +79,12 @@ public final class Store: Sendable {
     }
 
     /// Copies committed pages from the WAL into the database file without waiting for readers or
-    /// writers (`PASSIVE`), so the WAL starts over from its beginning instead of growing. Returns
-    /// the WAL's size and how much of it is now in the database, in pages.
+    /// writers (`PASSIVE`), and syncs both. Returns the WAL's size and how much of it is now in
+    /// the database, in pages.
+    ///
+    /// Under steady load commits keep arriving while it copies, so it rarely catches up with the
+    /// end of the WAL, and SQLite starts the WAL over from its beginning only after a checkpoint
+    /// that did: `restartLog()` is for that.
     @discardableResult
     public func checkpoint() async throws -> (walPages: Int, checkpointed: Int) {
         guard let checkpointer else { return (0, 0) }
@@ -76,7 +94,16 @@ public final class Store: Sendable {
         }
     }
 
-    /// The writer connection's `synchronous` setting (2 is FULL), for the tests that hold it to it.
+    /// Checkpoints from the writer's own connection, between two commits, so that nothing is
+    /// appended meanwhile and the checkpoint reaches the end of the WAL: the next commit then
+    /// writes the WAL from its beginning again instead of growing it. Commits wait for it, so it
+    /// follows `checkpoint()`, which has copied nearly everything by then.
+    public func restartLog() async throws {
+        try await pool.writeWithoutTransaction { db in _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+    }
+
+    /// The writer connection's `synchronous` setting (2 is FULL, 1 NORMAL), for the tests that
+    /// hold it to it.
     public func writerSynchronous() throws -> Int {
         try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import NIOCore
+import NIOPosix
 import HuddleCore
 import HuddleServer
 import HuddleStore
@@ -31,6 +33,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("auth-timeout-s"), help: "Seconds to authenticate (10).") var authTimeoutS: Int?
     @Option(help: "Days of history kept (30).") var historyDays: Int?
     @Option(help: "Changes one transaction may group (1024).") var commitMaxBatch: Int?
+    @Option(
+        help:
+            "When commits reach the disk: checkpoint (within 200 ms; a killed daemon loses nothing) or commit (each commit synced before it is acknowledged; a power cut loses nothing) (checkpoint)."
+    )
+    var sync: String?
+    @Option(help: "Event-loop threads (one fewer than the cores, at least 1).") var eventLoops: Int?
     @Option(help: "trace, debug, info, notice, warning, error or critical (info).") var logLevel: String?
     @Option(name: .customLong("shutdown-timeout-s"), help: "Seconds a graceful shutdown waits for clients (10).")
     var shutdownTimeoutS: Int?
@@ -58,6 +66,8 @@ struct Serve: AsyncParsableCommand {
         put("auth-timeout-s", authTimeoutS)
         put("history-days", historyDays)
         put("commit-max-batch", commitMaxBatch)
+        put("sync", sync)
+        put("event-loops", eventLoops)
         put("log-level", logLevel)
         put("shutdown-timeout-s", shutdownTimeoutS)
         return values
@@ -93,13 +103,26 @@ struct Serve: AsyncParsableCommand {
         let logLevel = LogLevelControl(Logger.Level(rawValue: settings.logLevel) ?? .info)
         LoggingSystem.bootstrap { label in ReloadableLevelLogHandler(label: label, control: logLevel) }
         let logger = Logger(label: "huddled")
+        // Before anything uses the singleton event-loop group (the protocol and HTTP servers).
+        NIOSingletons.groupLoopCountSuggestion = settings.eventLoopThreads(cores: System.coreCount)
         let metrics = ServerMetrics.bootstrap()
         let clock = SystemWallClock()
         let dataDirectory = settings.data
         try FileManager.default.createDirectory(
             atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let store = try Store(path: "\(dataDirectory)/huddle.sqlite", backgroundCheckpoints: true)
-        logger.notice("database ready", metadata: ["path": "\(store.path)"])
+        let store = try Store(path: "\(dataDirectory)/huddle.sqlite", sync: settings.sync, backgroundCheckpoints: true)
+        logger.notice("database ready", metadata: ["path": "\(store.path)", "sync": "\(settings.sync.rawValue)"])
+        let bootID = Store.currentBootID()
+        if let unfinished = try store.beginRun(bootID: bootID, sync: settings.sync),
+            Store.mayHaveLostCommits(unfinished, currentBootID: bootID)
+        {
+            // Clients may have seen events that did not reach the disk before the machine went
+            // down: a new epoch keeps any of them from being told their replay is complete.
+            try store.renewEpochs()
+            logger.warning(
+                "the machine went down while huddled ran (sync = checkpoint): the last changes before it may be lost; every team starts a new history epoch"
+            )
+        }
 
         if let token = try store.bootstrapAdminIfNeeded(now: clock.now()) {
             let tokenPath = "\(dataDirectory)/admin.token"
@@ -144,6 +167,7 @@ struct Serve: AsyncParsableCommand {
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
+        try store.endRun()
         try store.close()
         logger.notice("stopped")
     }
@@ -181,6 +205,8 @@ struct Reloader: Service {
             ("data", started.data, next.data), ("listen", started.listen, next.listen), ("http", started.http, next.http),
             ("plaintext", "\(started.server.plaintext)", "\(next.server.plaintext)"),
             ("http-plaintext", "\(started.httpPlaintext)", "\(next.httpPlaintext)"),
+            ("sync", started.sync.rawValue, next.sync.rawValue),
+            ("event-loops", "\(started.eventLoops)", "\(next.eventLoops)"),
         ]
         for (key, now, asked) in fixed where now != asked {
             logger.warning("\(key) changed to \(asked); it takes effect only after a restart (still \(now))")

@@ -1,5 +1,6 @@
 import Foundation
 import HuddleServer
+import HuddleStore
 
 /// The `serve` settings from defaults, the configuration file and flags (flags win over the
 /// file, the file over the defaults). The file holds `key = value` lines with the flag names as
@@ -10,6 +11,11 @@ struct Settings: Equatable {
     var http = "127.0.0.1:7448"
     var httpPlaintext = false
     var logLevel = "info"
+    /// When commits reach the disk (`Store.Sync`); read at start.
+    var sync = Store.Sync.checkpoint
+    /// Event-loop threads; 0 picks one fewer than the cores (at least one), leaving the commit
+    /// thread a core of its own. Read at start.
+    var eventLoops = 0
     var server = ServerConfiguration()
     /// Bots' rates when set explicitly (file or flag); otherwise ten times the agents'.
     var botRatePerSecond: Double?
@@ -22,7 +28,8 @@ struct Settings: Equatable {
     static let keys: Set<String> = [
         "data", "listen", "http", "plaintext", "http-plaintext", "rate-per-s", "rate-burst", "bot-rate-per-s",
         "bot-rate-burst", "max-line-bytes", "max-sessions-per-user", "outbound-buffer-bytes", "write-timeout-s",
-        "heartbeat-s", "auth-timeout-s", "history-days", "commit-max-batch", "log-level", "shutdown-timeout-s",
+        "heartbeat-s", "auth-timeout-s", "history-days", "commit-max-batch", "log-level", "shutdown-timeout-s", "sync",
+        "event-loops",
     ]
 
     /// Parses a configuration file into key/value pairs, refusing unknown keys.
@@ -89,12 +96,25 @@ struct Settings: Equatable {
             case "commit-max-batch": server.commitMaxBatch = try int(key, value)
             case "shutdown-timeout-s": server.shutdownTimeoutSeconds = Int64(try int(key, value))
             case "log-level": logLevel = value
+            case "sync":
+                guard let sync = Store.Sync(rawValue: value) else {
+                    throw Failure(description: "sync must be checkpoint or commit")
+                }
+                self.sync = sync
+            case "event-loops": eventLoops = try int(key, value, min: 0)
             default: throw Failure(description: "unknown setting '\(key)'")
             }
         }
         // Bots get ten times the agents' rate unless told otherwise (in the file or a flag).
         server.botRatePerSecond = botRatePerSecond ?? server.ratePerSecond * 10
         server.botRateBurst = botRateBurst ?? server.rateBurst * 10
+    }
+
+    /// The event-loop threads to run: as set, or one fewer than the cores (at least one). On a
+    /// small machine the commit thread (SQLite) and the event loops otherwise take turns on the
+    /// same cores, and every delivery waits for that.
+    func eventLoopThreads(cores: Int) -> Int {
+        eventLoops > 0 ? eventLoops : max(1, cores - 1)
     }
 
     static func isLoopback(_ host: String) -> Bool {

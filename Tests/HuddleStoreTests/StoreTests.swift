@@ -32,14 +32,19 @@ import Testing
     }
 
     /// GRDB's WAL set-up turns `synchronous` down to NORMAL after the connection is configured;
-    /// the store must win, or a power cut could take acknowledged changes with it.
-    @Test func everyCommitIsSyncedAndCheckpointsCanLeaveTheCommitPath() async throws {
+    /// the store must win when every commit is to be synced, or a power cut could take
+    /// acknowledged changes with it.
+    @Test func commitsAreSyncedAsAskedAndCheckpointsCanLeaveTheCommitPath() async throws {
         let plain = try open()
         #expect(try plain.writerSynchronous() == 2)
         #expect(try plain.writerAutoCheckpoint() > 0)
         try plain.close()
 
-        let store = try Store(path: "\(directory)/huddle.sqlite", backgroundCheckpoints: true)
+        let lazy = try Store(path: "\(directory)/huddle.sqlite", sync: .checkpoint, backgroundCheckpoints: true)
+        #expect(try lazy.writerSynchronous() == 1)
+        try lazy.close()
+
+        let store = try Store(path: "\(directory)/huddle.sqlite", sync: .commit, backgroundCheckpoints: true)
         #expect(try store.writerSynchronous() == 2)
         #expect(try store.writerAutoCheckpoint() == 0)
         try store.addTeam("floor-a", now: now)
@@ -159,6 +164,27 @@ import Testing
         again.live = ["alice", "bob"]
         let rerun = again.runTimers(absentSince: [:], reminded: &none, now: clock.adding(seconds: 1))
         #expect(!rerun.events.contains { if case .alert = $0.payload { true } else { false } })
+    }
+
+    /// A run that ends with `endRun` leaves nothing behind; one that does not is reported to the
+    /// next, which renews the epochs when the machine went down under it.
+    @Test func anUnfinishedRunIsReportedAndEpochsCanBeRenewed() throws {
+        let store = try open()
+        try store.addTeam("floor-a", now: now)
+        #expect(try store.beginRun(bootID: "boot-1", sync: .checkpoint) == nil)
+        try store.endRun()
+        #expect(try store.beginRun(bootID: "boot-1", sync: .checkpoint) == nil)
+        let unfinished = try #require(try store.beginRun(bootID: "boot-1", sync: .commit))
+        #expect(unfinished == UnfinishedRun(bootID: "boot-1", sync: .checkpoint))
+        #expect(!Store.mayHaveLostCommits(unfinished, currentBootID: "boot-1"))
+        #expect(Store.mayHaveLostCommits(unfinished, currentBootID: "boot-2"))
+        #expect(!Store.mayHaveLostCommits(UnfinishedRun(bootID: "boot-1", sync: .commit), currentBootID: "boot-2"))
+        #expect(Store.mayHaveLostCommits(UnfinishedRun(bootID: "", sync: .checkpoint), currentBootID: ""))
+        let before = try store.listTeams().map(\.epoch)
+        try store.renewEpochs()
+        let after = try store.listTeams().map(\.epoch)
+        #expect(after.count == 1 && after != before)
+        try store.close()
     }
 
     @Test func aFailedBatchStoresNothing() async throws {

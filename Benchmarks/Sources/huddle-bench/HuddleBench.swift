@@ -22,6 +22,8 @@ struct Common: ParsableArguments {
     @Option(help: "Repeat the whole benchmark this many times and report medians.") var runs: Int?
     @Option(help: "Seconds a server may take to exit after SIGTERM before SIGKILL (raise it under a profiler).")
     var stopGrace = 5.0
+    @Option(help: "The daemon's sync setting, checkpoint or commit (default: the daemon's own, checkpoint).")
+    var sync: String?
 
     /// The huddled path as given, or, when the default is not there from here, the one of the
     /// package this tool was built in (so `huddle-bench` works from any directory).
@@ -51,6 +53,10 @@ struct Common: ParsableArguments {
 func prepare(_ common: Common) -> Int {
     installInterruptHandler()
     ServerProcess.stopGrace = common.stopGrace
+    if let sync = common.sync {
+        HuddleLauncher.daemonOptions = ["--sync", sync]
+        say("huddled runs with --sync \(sync)")
+    }
     return raiseOpenFileLimit(to: 65_536)
 }
 

@@ -192,6 +192,10 @@ func runDurability(_ plan: DurabilityPlan, harness: Harness, openFiles: Int) asy
         for handler in handlers { try await handler.eventLoop.submit { handler.value.stop() }.get() }
         let rate = Double(g1 - g0) / elapsed
         let serverCPU = ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / elapsed
+        // Under steady load the WAL must still start over now and then instead of growing.
+        let walKiB = Double(
+            ((try? FileManager.default.attributesOfItem(atPath: "\(server.directory)/huddle.sqlite-wal"))?[.size] as? Int) ?? 0)
+            / 1024
         var notes: [String] = []
         if r1 > 0 {
             notes.append(
@@ -199,7 +203,7 @@ func runDurability(_ plan: DurabilityPlan, harness: Harness, openFiles: Int) asy
         }
         say(
             "   \(plan.agents) agents, \(fmt(plan.duration, 0)) s: \(fmtThousands(rate)) committed status changes/s"
-                + " (server CPU \(fmt(serverCPU, 2)) cores)")
+                + " (server CPU \(fmt(serverCPU, 2)) cores; WAL \(fmtThousands(walKiB)) KiB at the end)")
         for note in notes { say("     note: \(note)") }
         await closeAll(channels)
         try? await Task.sleep(for: .milliseconds(200))
@@ -210,6 +214,7 @@ func runDurability(_ plan: DurabilityPlan, harness: Harness, openFiles: Int) asy
             values: [
                 "changes_per_s": rate.rounded(), "server_cpu_cores": (serverCPU * 100).rounded() / 100,
                 "fsync_ms": (fsyncMs * 100).rounded() / 100, "load_average": currentLoadAverage(),
+                "wal_kib": walKiB.rounded(),
             ], notes: notes.isEmpty ? nil : notes)
     } catch {
         await closeAll(channels)

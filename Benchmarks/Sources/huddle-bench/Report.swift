@@ -75,6 +75,8 @@ struct Machine: Codable {
     var kernel: String
     var clientThreads: Int
     var loadAverage: Double
+    /// The daemon options the run added to its defaults (`--sync commit`), when any.
+    var huddledOptions: [String]?
 
     static func current(clientThreads: Int) -> Machine {
         var name = utsname()
@@ -84,7 +86,8 @@ struct Machine: Codable {
         }
         return Machine(
             cpus: ProcessInfo.processInfo.activeProcessorCount, kernel: release, clientThreads: clientThreads,
-            loadAverage: currentLoadAverage())
+            loadAverage: currentLoadAverage(),
+            huddledOptions: HuddleLauncher.daemonOptions.isEmpty ? nil : HuddleLauncher.daemonOptions)
     }
 }
 

@@ -224,6 +224,9 @@ struct RunningServer: Sendable {
 }
 
 struct HuddleLauncher: Sendable {
+    /// Daemon settings a run asks for besides the raised limits (`--sync commit`), from `Common`.
+    nonisolated(unsafe) static var daemonOptions: [String] = []
+
     var binary: String
     var workParent: String
     var openFiles: Int
@@ -276,6 +279,7 @@ struct HuddleLauncher: Sendable {
     /// and otherwise the daemon's own defaults; waits for the port it logs.
     func serve(data: String, tls: Bool, arguments extra: [String]) async throws -> RunningServer {
         var arguments = ["serve", "--data", data, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"] + extra
+            + Self.daemonOptions
         if !tls { arguments.append("--plaintext") }
         let process = try ServerProcess(
             name: "huddled", executable: binary, arguments: arguments, logPath: "\(data)/huddled.log",
