@@ -86,7 +86,7 @@ extension Floor {
 
     /// After any change: expired holds, the waitlists' progress and coverage announcements for
     /// the given teams.
-    public mutating func settle(_ teamNames: some Sequence<String>, now: Timestamp) -> [Event] {
+    public mutating func settle(_ teamNames: [String], now: Timestamp) -> [Event] {
         settle(teamNames, now: now, folding: []).events
     }
 
@@ -96,9 +96,10 @@ extension Floor {
     /// becoming an event of their own. All waitlists move first, so that the figures announced
     /// count what they changed, in every team.
     public mutating func settle(
-        _ teamNames: some Sequence<String>, now: Timestamp, folding: Set<String>
+        _ teamNames: [String], now: Timestamp, folding: Set<String>
     ) -> (events: [Event], folded: [String: CoverageFigures]) {
-        let names = Set(teamNames).sorted()
+        // Most changes touch one team: no set to build, nothing to sort.
+        let names = teamNames.count > 1 ? Set(teamNames).sorted() : teamNames
         var events: [Event] = []
         var folded: [String: CoverageFigures] = [:]
         for team in names { events += reconsiderWaitlist(of: team, now: now) }

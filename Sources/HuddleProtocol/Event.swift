@@ -132,9 +132,11 @@ public struct Event: Sendable, Equatable {
         return .object(object)
     }
 
-    /// The whole notification line, newline included: what is stored and sent.
+    /// The whole notification line, newline included: what is stored and sent. The events of
+    /// every status change are written field by field (`EventLine`); the rarer kinds go through
+    /// `params`. Both write the same bytes.
     public func encodedLine() -> [UInt8] {
-        RPCFrame.notification("event", params)
+        EventLine.encode(self) ?? RPCFrame.notification("event", params)
     }
 
     /// The encoded `params` object of a stored event line (the line as `encodedLine` wrote it,

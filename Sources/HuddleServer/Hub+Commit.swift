@@ -24,10 +24,11 @@ extension Hub {
     /// load, when changes queue behind a commit, a team announces its coverage once per commit
     /// instead of once per change: a whole floor reconnecting would otherwise send each member
     /// one coverage event per teammate. One change at a time, nothing is folded.
-    func settle(_ teamNames: some Sequence<String>, state: inout State, now: Timestamp) -> [Event] {
+    func settle(_ names: [String], state: inout State, now: Timestamp) -> [Event] {
         let base = state.pendingBase
-        let names = Array(teamNames)
-        let waiting = Set(names.filter { state.pendingCoverage[$0].map { $0.change >= base } ?? false })
+        let waiting =
+            state.pendingCoverage.isEmpty
+            ? [] : Set(names.filter { state.pendingCoverage[$0].map { $0.change >= base } ?? false })
         let (events, folded) = state.working.settle(names, now: now, folding: waiting)
         for (team, figures) in folded {
             guard let at = state.pendingCoverage[team] else { continue }

@@ -53,10 +53,13 @@ extension Hub {
         _ events: [Event], visibleTo caller: String, in floor: Floor, extra: [String: JSONValue] = [:]
     ) -> JSONValue {
         var result = extra
-        let mine = Set(floor.users[caller]?.teams ?? [])
-        let isAdmin = floor.users[caller]?.role == .admin
+        let caller = floor.users[caller]
+        let mine = caller?.teams ?? []
+        let isAdmin = caller?.role == .admin
         var seqs: [String: JSONValue] = [:]
-        for event in events.sorted(by: { $0.team < $1.team }) where event.payload.type == "status" {
+        var changes = events.filter { if case .status = $0.payload { true } else { false } }
+        if changes.count > 1 { changes.sort { $0.team < $1.team } }
+        for event in changes {
             guard isAdmin || mine.contains(event.team) else { continue }
             if result["seq"] == nil { result["seq"] = .int(event.seq) }
             seqs[event.team] = .int(event.seq)

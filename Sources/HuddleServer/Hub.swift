@@ -229,7 +229,7 @@ public final class Hub: Sendable {
             let (timerEvents, reminders) = state.working.runTimers(
                 absentSince: state.absentSince, reminded: &state.reminded, now: now)
             events += timerEvents
-            events += settle(state.working.teams.keys, state: &state, now: now)
+            events += settle(Array(state.working.teams.keys), state: &state, now: now)
             for reminder in reminders {
                 let line = ByteBuffer(bytes: RPCFrame.notification("reminder", reminder.json))
                 for id in state.sessionsByUser[reminder.user] ?? [] { state.sessions[id]?.outbox.enqueue(line) }

@@ -22,8 +22,10 @@ struct Common: ParsableArguments {
     @Option(help: "Repeat the whole benchmark this many times and report medians.") var runs: Int?
     @Option(help: "Seconds a server may take to exit after SIGTERM before SIGKILL (raise it under a profiler).")
     var stopGrace = 5.0
-    @Option(help: "The daemon's sync setting, checkpoint or commit (default: the daemon's own, checkpoint).")
-    var sync: String?
+    @Option(
+        name: .customLong("huddled-setting"),
+        help: "A daemon setting besides the raised limits, as KEY=VALUE with a `huddled serve` flag name (sync=commit, event-loops=2); repeatable.")
+    var huddledSettings: [String] = []
 
     /// The huddled path as given, or, when the default is not there from here, the one of the
     /// package this tool was built in (so `huddle-bench` works from any directory).
@@ -53,9 +55,12 @@ struct Common: ParsableArguments {
 func prepare(_ common: Common) -> Int {
     installInterruptHandler()
     ServerProcess.stopGrace = common.stopGrace
-    if let sync = common.sync {
-        HuddleLauncher.daemonOptions = ["--sync", sync]
-        say("huddled runs with --sync \(sync)")
+    HuddleLauncher.daemonOptions = common.huddledSettings.flatMap { setting -> [String] in
+        let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
+        return ["--\(parts[0])"] + parts.dropFirst()
+    }
+    if !HuddleLauncher.daemonOptions.isEmpty {
+        say("huddled runs with \(HuddleLauncher.daemonOptions.joined(separator: " "))")
     }
     return raiseOpenFileLimit(to: 65_536)
 }

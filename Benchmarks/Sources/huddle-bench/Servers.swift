@@ -224,7 +224,7 @@ struct RunningServer: Sendable {
 }
 
 struct HuddleLauncher: Sendable {
-    /// Daemon settings a run asks for besides the raised limits (`--sync commit`), from `Common`.
+    /// Daemon flags a run asks for besides the raised limits (`--sync commit`), from `Common`.
     nonisolated(unsafe) static var daemonOptions: [String] = []
 
     var binary: String
