@@ -10,7 +10,7 @@ struct HuddleBench: AsyncParsableCommand {
             Every subcommand starts what it needs on 127.0.0.1 (in a temporary folder), stops it by PID,
             prints its figures for people and ends with one JSON line (`{"bench":…}`) for scripts.
             """,
-        subcommands: [Fanout.self, Memory.self, Durability.self, Decision.self, Storm.self, Soak.self, All.self])
+        subcommands: [Fanout.self, Memory.self, Durability.self, Decision.self, Commit.self, Storm.self, Soak.self, All.self])
 }
 
 struct Common: ParsableArguments {
@@ -277,23 +277,10 @@ struct Decision: AsyncParsableCommand {
     }
 
     static func execute(short: Bool, huddled: String, runs: Int) throws {
-        let binary = URL(fileURLWithPath: huddled).deletingLastPathComponent().appendingPathComponent("huddle-decision-bench").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw BenchFailure("\(binary) is missing: swift build -c release --product huddle-decision-bench (Benchmarks/run does)")
-        }
         let changes = short ? 100_000 : 1_000_000
         say("decision: \(fmtThousands(Double(changes))) status changes through the rules, \(runs) run(s)")
-        var perChange: [Double] = []
-        for _ in 0..<runs {
-            let output = try huddle_bench.run(binary, [String(changes)])
-            for line in output.split(separator: "\n") where line.hasPrefix("decision cost") { say("   " + line) }
-            guard let json = output.split(separator: "\n").first(where: { $0.hasPrefix(#"{"bench":"decision""#) }),
-                let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-                let value = object["microseconds_per_change"] as? Double
-            else { throw BenchFailure("huddle-decision-bench printed no figure:\n\(output)") }
-            perChange.append(value)
-        }
-        let median = perChange.sorted()[perChange.count / 2]
+        let median = try runRootBench(
+            "huddle-decision-bench", [String(changes)], next: huddled, runs: runs, figure: "microseconds_per_change")
         say("   median: \(fmt(median, 2)) µs per status change")
         printJSONLine(
             Summary(
@@ -306,6 +293,64 @@ struct Decision: AsyncParsableCommand {
                         notes: nil)
                 ]))
     }
+}
+
+struct Commit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Microseconds per event committed through HuddleStore alone (SQLite through GRDB, no sockets).",
+        discussion: """
+            Runs `huddle-commit-bench` from the root package (next to the huddled measured; built by \
+            Benchmarks/run): batches of 35 status changes and their coverage events, the size group commit \
+            makes under the durability benchmark's load, into a fresh database in --work-dir, with the \
+            daemon's default sync (or --sync), checkpointed as the daemon does.
+            """)
+
+    @OptionGroup var common: Common
+    @Flag(help: "A short run: 300 batches instead of 3,000.") var short = false
+    @Option(help: "checkpoint or commit (the daemon's default: checkpoint).") var sync = "checkpoint"
+
+    func run() async throws {
+        try Self.execute(short: short, huddled: common.huddledPath, workDir: common.workDir, sync: sync, runs: common.runs ?? 1)
+    }
+
+    static func execute(short: Bool, huddled: String, workDir: String, sync: String, runs: Int) throws {
+        let batches = short ? 300 : 3_000
+        say("commit: \(fmtThousands(Double(batches))) batches of 35 status changes into \(workDir), sync \(sync), \(runs) run(s)")
+        let median = try runRootBench(
+            "huddle-commit-bench", [String(batches), "35", workDir, sync], next: huddled, runs: runs,
+            figure: "microseconds_per_event")
+        say("   median: \(fmt(median, 2)) µs per event committed")
+        printJSONLine(
+            Summary(
+                bench: "commit", mode: short ? "short" : "full", runs: runs, machine: .current(clientThreads: 0),
+                results: [
+                    Row(
+                        bench: "commit", system: "huddle", transport: "none", scenario: "events-through-store-\(sync)",
+                        subscribers: nil, rate: nil,
+                        values: ["microseconds_per_event": (median * 1000).rounded() / 1000, "batches": Double(batches)],
+                        notes: nil)
+                ]))
+    }
+}
+
+/// Runs one of the root package's core benchmarks (built next to `huddled`) `runs` times and
+/// returns the median of `figure` from its JSON line, saying its human line each time.
+func runRootBench(_ name: String, _ arguments: [String], next huddled: String, runs: Int, figure: String) throws -> Double {
+    let binary = URL(fileURLWithPath: huddled).deletingLastPathComponent().appendingPathComponent(name).path
+    guard FileManager.default.isExecutableFile(atPath: binary) else {
+        throw BenchFailure("\(binary) is missing: swift build -c release --product \(name) (Benchmarks/run does)")
+    }
+    var values: [Double] = []
+    for _ in 0..<runs {
+        let output = try huddle_bench.run(binary, arguments)
+        for line in output.split(separator: "\n") where !line.hasPrefix("{") { say("   " + line) }
+        guard let json = output.split(separator: "\n").first(where: { $0.hasPrefix(#"{"bench":"#) }),
+            let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+            let value = object[figure] as? Double
+        else { throw BenchFailure("\(name) printed no figure:\n\(output)") }
+        values.append(value)
+    }
+    return values.sorted()[values.count / 2]
 }
 
 // MARK: all
@@ -345,6 +390,9 @@ struct All: AsyncParsableCommand {
 
         say("")
         try Decision.execute(short: short, huddled: common.huddledPath, runs: runs)
+
+        say("")
+        try Commit.execute(short: short, huddled: common.huddledPath, workDir: common.workDir, sync: "checkpoint", runs: runs)
         say("\nall: done in \(fmt(seconds(since: start), 1)) s")
     }
 }
