@@ -282,16 +282,9 @@ struct Decision: AsyncParsableCommand {
         let median = try runRootBench(
             "huddle-decision-bench", [String(changes)], next: huddled, runs: runs, figure: "microseconds_per_change")
         say("   median: \(fmt(median, 2)) µs per status change")
-        printJSONLine(
-            Summary(
-                bench: "decision", mode: short ? "short" : "full", runs: runs, machine: .current(clientThreads: 0),
-                results: [
-                    Row(
-                        bench: "decision", system: "huddle", transport: "none", scenario: "status-change-through-rules",
-                        subscribers: nil, rate: nil,
-                        values: ["microseconds_per_change": (median * 1000).rounded() / 1000, "changes": Double(changes)],
-                        notes: nil)
-                ]))
+        printRootBenchSummary(
+            "decision", scenario: "status-change-through-rules", short: short, runs: runs,
+            values: ["microseconds_per_change": median, "changes": Double(changes)])
     }
 }
 
@@ -320,17 +313,22 @@ struct Commit: AsyncParsableCommand {
             "huddle-commit-bench", [String(batches), "35", workDir, sync], next: huddled, runs: runs,
             figure: "microseconds_per_event")
         say("   median: \(fmt(median, 2)) µs per event committed")
-        printJSONLine(
-            Summary(
-                bench: "commit", mode: short ? "short" : "full", runs: runs, machine: .current(clientThreads: 0),
-                results: [
-                    Row(
-                        bench: "commit", system: "huddle", transport: "none", scenario: "events-through-store-\(sync)",
-                        subscribers: nil, rate: nil,
-                        values: ["microseconds_per_event": (median * 1000).rounded() / 1000, "batches": Double(batches)],
-                        notes: nil)
-                ]))
+        printRootBenchSummary(
+            "commit", scenario: "events-through-store-\(sync)", short: short, runs: runs,
+            values: ["microseconds_per_event": median, "batches": Double(batches)])
     }
+}
+
+/// The JSON line of a core benchmark: one row, its figures to the thousandth.
+func printRootBenchSummary(_ bench: String, scenario: String, short: Bool, runs: Int, values: [String: Double]) {
+    printJSONLine(
+        Summary(
+            bench: bench, mode: short ? "short" : "full", runs: runs, machine: .current(clientThreads: 0),
+            results: [
+                Row(
+                    bench: bench, system: "huddle", transport: "none", scenario: scenario, subscribers: nil, rate: nil,
+                    values: values.mapValues { ($0 * 1000).rounded() / 1000 }, notes: nil)
+            ]))
 }
 
 /// Runs one of the root package's core benchmarks (built next to `huddled`) `runs` times and
