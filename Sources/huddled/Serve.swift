@@ -38,7 +38,7 @@ struct Serve: AsyncParsableCommand {
             "When commits reach the disk: checkpoint (within 200 ms; a killed daemon loses nothing) or commit (each commit synced before it is acknowledged; a power cut loses nothing) (checkpoint)."
     )
     var sync: String?
-    @Option(help: "Event-loop threads (one fewer than the cores, at least 1).") var eventLoops: Int?
+    @Option(help: "Event-loop threads (one per core).") var eventLoops: Int?
     @Option(help: "trace, debug, info, notice, warning, error or critical (info).") var logLevel: String?
     @Option(name: .customLong("shutdown-timeout-s"), help: "Seconds a graceful shutdown waits for clients (10).")
     var shutdownTimeoutS: Int?

@@ -13,8 +13,7 @@ struct Settings: Equatable {
     var logLevel = "info"
     /// When commits reach the disk (`Store.Sync`); read at start.
     var sync = Store.Sync.checkpoint
-    /// Event-loop threads; 0 picks one fewer than the cores (at least one), leaving the commit
-    /// thread a core of its own. Read at start.
+    /// Event-loop threads; 0 means one per core. Read at start.
     var eventLoops = 0
     var server = ServerConfiguration()
     /// Bots' rates when set explicitly (file or flag); otherwise ten times the agents'.
@@ -110,11 +109,13 @@ struct Settings: Equatable {
         server.botRateBurst = botRateBurst ?? server.rateBurst * 10
     }
 
-    /// The event-loop threads to run: as set, or one fewer than the cores (at least one). On a
-    /// small machine the commit thread (SQLite) and the event loops otherwise take turns on the
-    /// same cores, and every delivery waits for that.
+    /// The event-loop threads to run: as set, or one per core. One fewer than the cores leaves the
+    /// commit thread a core of its own and lowers delivery latency on a small machine, but a
+    /// whole floor reconnecting at once then queues its TLS handshakes on fewer cores: on two
+    /// cores, one loop let 7,088 of 10,000 clients back within a minute where two let all 10,000
+    /// (Benchmarks/README.md). The default keeps every core for the storm.
     func eventLoopThreads(cores: Int) -> Int {
-        eventLoops > 0 ? eventLoops : max(1, cores - 1)
+        eventLoops > 0 ? eventLoops : max(1, cores)
     }
 
     static func isLoopback(_ host: String) -> Bool {
