@@ -191,12 +191,14 @@ import Testing
     }
 
     @Test func silentConnectionsAreClosed() async throws {
-        let daemon = try TestDaemon(arguments: ["--auth-timeout-s", "1", "--heartbeat-s", "1"])
+        // 3 s to authenticate: the quiet session below must get through its TLS handshake and
+        // hello in that time while the whole suite runs beside it (1 s was once not enough).
+        let daemon = try TestDaemon(arguments: ["--auth-timeout-s", "3", "--heartbeat-s", "1"])
         try daemon.addTeam("floor-a")
         let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let anonymous = try await daemon.connect(keepAlive: false)
-        #expect(try await anonymous.waitForEnd(within: .seconds(5)) == "auth_timeout")
+        #expect(try await anonymous.waitForEnd(within: .seconds(8)) == "auth_timeout")
         let quiet = try await daemon.session(alice, keepAlive: false)
         _ = try await quiet.next(within: .seconds(3)) { $0 == .heartbeat }
         #expect(try await quiet.waitForEnd(within: .seconds(8)) == "heartbeat_timeout")
