@@ -41,6 +41,7 @@ let package = Package(
             dependencies: [
                 "HuddleCore", "HuddleProtocol",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(
@@ -104,7 +105,8 @@ let package = Package(
         .executableTarget(name: "PolicyFuzzer", dependencies: ["FuzzSupport", "HuddleProtocol"], path: "Fuzz/PolicyFuzzer"),
         .testTarget(name: "HuddleProtocolTests", dependencies: ["HuddleProtocol"]),
         .testTarget(name: "HuddleCoreTests", dependencies: ["HuddleCore"]),
-        .testTarget(name: "HuddleStoreTests", dependencies: ["HuddleStore"]),
+        .testTarget(
+            name: "HuddleStoreTests", dependencies: ["HuddleStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "HuddleClientTests", dependencies: ["HuddleClient", "HuddleProtocol"]),
         .testTarget(
             name: "HuddleServerTests",

@@ -184,50 +184,66 @@ extension Store {
     }
 
     static func write(_ db: Database, _ batch: [EncodedEvent]) throws {
-            var teamIDs: [String: Int64] = [:]
-            func teamID(_ name: String) throws -> Int64 {
-                if let id = teamIDs[name] { return id }
-                let lookup = try db.cachedStatement(sql: "SELECT id FROM teams WHERE name = ?")
-                guard let id = try Int64.fetchOne(lookup, arguments: [name])
-                else { throw StoreError.notFound("team \(name)") }
-                teamIDs[name] = id
-                return id
+        var teamIDs: [String: Int64] = [:]
+        func teamID(_ name: String) throws -> Int64 {
+            if let id = teamIDs[name] { return id }
+            let lookup = try db.cachedStatement(sql: "SELECT id FROM teams WHERE name = ?")
+            guard let id = try Int64.fetchOne(lookup, arguments: [name])
+            else { throw StoreError.notFound("team \(name)") }
+            teamIDs[name] = id
+            return id
+        }
+        // Looked up once per batch: `cachedStatement` hashes the whole SQL text.
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO events (team_id, stream, seq, at, type, user, line) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        let updateStatus = try db.cachedStatement(
+            sql: """
+                UPDATE users SET status = ?, note = ?, since = ?, expected_until = ?, status_by = ?, status_reason = ?
+                WHERE name = ?
+                """)
+        var lastSeq: [Int64: (Int64, Int64)] = [:]
+        for item in batch {
+            let event = item.event
+            let id = try teamID(event.team)
+            let stream: Int64 = event.stream == .team ? 0 : 1
+            try insert.runDirect(db) { bind in
+                bind.int(1, id)
+                bind.int(2, stream)
+                bind.int(3, event.seq)
+                bind.int(4, event.at.milliseconds)
+                bind.text(5, event.payload.type)
+                bind.text(6, event.payload.user)
+                // Stored without the line's newline.
+                item.line.withUnsafeBytes { line in bind.blob(7, UnsafeRawBufferPointer(rebasing: line.dropLast())) }
             }
-            let insert = try db.cachedStatement(
-                sql: "INSERT INTO events (team_id, stream, seq, at, type, user, line) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            var lastSeq: [Int64: (Int64, Int64)] = [:]
-            for item in batch {
-                let event = item.event
-                let id = try teamID(event.team)
-                let stream: Int64 = event.stream == .team ? 0 : 1
-                try insert.execute(arguments: [
-                    id, stream, event.seq, event.at.milliseconds, event.payload.type, event.payload.user,
-                    Data(item.line.dropLast()),
-                ])
-                var seqs = lastSeq[id] ?? (0, 0)
-                if stream == 0 { seqs.0 = max(seqs.0, event.seq) } else { seqs.1 = max(seqs.1, event.seq) }
-                lastSeq[id] = seqs
+            var seqs = lastSeq[id] ?? (0, 0)
+            if stream == 0 { seqs.0 = max(seqs.0, event.seq) } else { seqs.1 = max(seqs.1, event.seq) }
+            lastSeq[id] = seqs
+            if case .status(let change) = event.payload {
+                try updateStatus.runDirect(db) { bind in
+                    bind.text(1, change.status.rawValue)
+                    bind.text(2, change.note)
+                    bind.int(3, change.since.milliseconds)
+                    bind.int(4, change.expectedUntil?.milliseconds)
+                    bind.text(5, change.by)
+                    bind.text(6, change.reason?.rawValue)
+                    bind.text(7, change.user)
+                }
+            } else {
                 try Self.applyToState(db, event, teamID: id)
             }
-            let updateSeq = try db.cachedStatement(
-                sql: "UPDATE teams SET seq = MAX(seq, ?), supervisors_seq = MAX(supervisors_seq, ?) WHERE id = ?")
-            for (id, seqs) in lastSeq {
-                try updateSeq.execute(arguments: [seqs.0, seqs.1, id])
-            }
+        }
+        let updateSeq = try db.cachedStatement(
+            sql: "UPDATE teams SET seq = MAX(seq, ?), supervisors_seq = MAX(supervisors_seq, ?) WHERE id = ?")
+        for (id, seqs) in lastSeq {
+            try updateSeq.execute(arguments: [seqs.0, seqs.1, id])
+        }
     }
 
     static func applyToState(_ db: Database, _ event: Event, teamID: Int64) throws {
         switch event.payload {
-        case .status(let change):
-            try db.cachedStatement(
-                sql: """
-                    UPDATE users SET status = ?, note = ?, since = ?, expected_until = ?, status_by = ?, status_reason = ?
-                    WHERE name = ?
-                    """
-            ).execute(arguments: [
-                change.status.rawValue, change.note, change.since.milliseconds, change.expectedUntil?.milliseconds,
-                change.by, change.reason?.rawValue, change.user,
-            ])
+        case .status:
+            break  // `write` stores it
         case let .presence(user, connected):
             try db.cachedStatement(
                 sql: """

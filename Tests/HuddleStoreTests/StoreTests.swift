@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HuddleCore
 import HuddleProtocol
 import Testing
@@ -98,6 +99,42 @@ import Testing
         let stored = try await reopened.events(team: "floor-a", stream: .team, after: 1)
         #expect(stored.map(\.seq) == [2, 3])
         #expect(stored[0].line + [0x0A] == events[1].encodedLine())
+    }
+
+    /// The commit binds status events and user rows through SQLite's C API: empty and non-ASCII
+    /// text, absent values (stored as NULL) and every column come back as they were committed.
+    @Test func statusChangesAreStoredColumnByColumn() async throws {
+        var store: Store? = try open()
+        try store!.addTeam("floor-a", now: now)
+        _ = try store!.addUser("zoe", role: .agent, teams: ["floor-a"], now: now)
+        var floor = try store!.loadFloor().floor
+        floor.teams["floor-a"]?.policy.minAvailable = .fixed(0)
+        var events = try floor.setOwnStatus(
+            user: "zoe", StatusRequest(status: .meeting, note: "Café — 1:1 ☕", expectedSeconds: 900), now: now
+        ).1
+        let later = now.adding(milliseconds: 60_000)
+        events += try floor.setOwnStatus(user: "zoe", StatusRequest(status: .available, note: ""), now: later).1
+        try await store!.commit(events.map(EncodedEvent.init))
+        try store!.close()
+        store = nil
+
+        let reopened = try open()
+        let loaded = try reopened.loadFloor().floor
+        #expect(loaded.users["zoe"]?.status == floor.users["zoe"]?.status)
+        #expect(loaded.users["zoe"]?.status.expectedUntil == nil)
+        #expect(loaded.users["zoe"]?.status.note == "")
+        let rows = try reopened.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, at, type, user, line FROM events WHERE stream = 0 ORDER BY seq")
+        }
+        let statusEvents = events.filter { $0.stream == .team }
+        #expect(rows.count == statusEvents.count)
+        for (row, event) in zip(rows, statusEvents) {
+            #expect(row["seq"] as Int64 == event.seq)
+            #expect(row["at"] as Int64 == event.at.milliseconds)
+            #expect(row["type"] as String == event.payload.type)
+            #expect(row["user"] as String? == event.payload.user)
+            #expect([UInt8](row["line"] as Data) + [0x0A] == event.encodedLine())
+        }
     }
 
     /// A restart rebuilds the floor from the database alone: whatever the timers and rules read
