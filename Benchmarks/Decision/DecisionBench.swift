@@ -37,15 +37,22 @@ enum DecisionBench {
             }
             floor.teams[team.name] = team
         }
+        // The random picks and the names are made before the clock starts: the system generator
+        // is a `getrandom` call each, and building a name is not what is measured.
+        let agentNames = (0..<teams).map { t in (0..<agentsPerTeam).map { a in "agent-\(t)-\(a)" } }
+        let teamNames = (0..<teams).map { "team-\($0)" }
         var generator = SystemRandomNumberGenerator()
+        let picks = (0..<changes).map { _ in
+            (Int.random(in: 0..<teams, using: &generator), Int.random(in: 0..<agentsPerTeam, using: &generator))
+        }
         var granted = 0
         var denied = 0
         var queued = 0
         var events = 0
         let start = nowNanos()
         for i in 0..<changes {
-            let t = Int.random(in: 0..<teams, using: &generator)
-            let name = "agent-\(t)-\(Int.random(in: 0..<agentsPerTeam, using: &generator))"
+            let (t, a) = picks[i]
+            let name = agentNames[t][a]
             let now = t0.adding(milliseconds: Int64(i))
             let current = floor.users[name]?.status.status ?? .available
             let target: Status = current == .available ? (i % 3 == 0 ? .lunch : .onBreak) : .available
@@ -54,7 +61,7 @@ enum DecisionBench {
                 let (decision, produced) = try floor.setOwnStatus(user: name, request, now: now)
                 if decision == .granted { granted += 1 } else { queued += 1 }
                 events += produced.count
-                events += floor.settle(["team-\(t)"], now: now).count
+                events += floor.settle([teamNames[t]], now: now).count
             } catch {
                 denied += 1
             }
