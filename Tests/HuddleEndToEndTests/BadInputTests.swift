@@ -193,15 +193,18 @@ import Testing
     @Test func silentConnectionsAreClosed() async throws {
         // 3 s to authenticate: the quiet session below must get through its TLS handshake and
         // hello in that time while the whole suite runs beside it (1 s was once not enough).
-        let daemon = try TestDaemon(arguments: ["--auth-timeout-s", "3", "--heartbeat-s", "1"])
+        // Heartbeats every 2 s, so a connection that says nothing is cut for that after 6 s:
+        // well after the 3 s that must close the anonymous one for not authenticating (with
+        // 1 s both fell due together, and the heartbeat's check once came first).
+        let daemon = try TestDaemon(arguments: ["--auth-timeout-s", "3", "--heartbeat-s", "2"])
         try daemon.addTeam("floor-a")
         let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let anonymous = try await daemon.connect(keepAlive: false)
         #expect(try await anonymous.waitForEnd(within: .seconds(8)) == "auth_timeout")
         let quiet = try await daemon.session(alice, keepAlive: false)
-        _ = try await quiet.next(within: .seconds(3)) { $0 == .heartbeat }
-        #expect(try await quiet.waitForEnd(within: .seconds(8)) == "heartbeat_timeout")
+        _ = try await quiet.next(within: .seconds(5)) { $0 == .heartbeat }
+        #expect(try await quiet.waitForEnd(within: .seconds(10)) == "heartbeat_timeout")
         #expect(try await daemon.stop() == 0)
     }
 
