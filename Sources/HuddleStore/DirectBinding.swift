@@ -4,7 +4,8 @@ import GRDBSQLite
 /// The statements every committed status change runs (the event insert and the user's state),
 /// bound through SQLite's own C functions on GRDB's cached statement. GRDB's `execute(arguments:)`
 /// builds a `StatementArguments` array of existentials and a `Data` copy of each line, and
-/// prepares transaction observation; this is most of what the commit costs besides SQLite itself.
+/// prepares transaction observation: a sixth of the commit's cost per event
+/// (`huddle-commit-bench`, 26.3 → 21.7 µs on tmpfs).
 /// Everything else goes through GRDB as usual. The statement is left reset with no bindings, as
 /// GRDB expects to find it.
 extension Statement {
