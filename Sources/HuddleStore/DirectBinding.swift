@@ -11,22 +11,20 @@ import GRDBSQLite
 extension Statement {
     /// Binds with `bind`, steps to the end and resets. Throws what SQLite reports; the
     /// surrounding transaction is then rolled back by its caller.
-    func runDirect(_ db: Database, _ bind: (inout DirectBindings) throws -> Void) throws {
+    func runDirect(_ bind: (inout DirectBindings) -> Void) throws {
         let handle = sqliteStatement
         defer {
             sqlite3_reset(handle)
             sqlite3_clear_bindings(handle)
         }
         var bindings = DirectBindings(handle: handle)
-        try bind(&bindings)
-        if let failure = bindings.failure { throw error(db, failure) }
-        let code = sqlite3_step(handle)
-        guard code == SQLITE_DONE else { throw error(db, code) }
-    }
-
-    private func error(_ db: Database, _ code: CInt) -> DatabaseError {
-        DatabaseError(
-            resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
+        bind(&bindings)
+        let code = bindings.failure ?? sqlite3_step(handle)
+        guard code == SQLITE_DONE else {
+            throw DatabaseError(
+                resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(sqlite3_db_handle(handle))),
+                sql: sql)
+        }
     }
 }
 
@@ -48,20 +46,13 @@ struct DirectBindings {
         check(value.map { sqlite3_bind_int64(handle, index, $0) } ?? sqlite3_bind_null(handle, index))
     }
 
+    /// As GRDB binds a `String`.
     mutating func text(_ index: CInt, _ value: String?) {
-        guard var value else { return check(sqlite3_bind_null(handle, index)) }
-        let code = value.withUTF8 { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { text -> CInt in
-                guard let start = text.baseAddress else { return sqlite3_bind_text(handle, index, "", 0, Self.transient) }
-                return sqlite3_bind_text(handle, index, start, CInt(text.count), Self.transient)
-            }
-        }
-        check(code)
+        check(value.map { sqlite3_bind_text(handle, index, $0, -1, Self.transient) } ?? sqlite3_bind_null(handle, index))
     }
 
+    /// As GRDB binds `Data`.
     mutating func blob(_ index: CInt, _ bytes: UnsafeRawBufferPointer) {
-        // A zero-length blob is still a blob, not NULL.
-        guard let start = bytes.baseAddress, !bytes.isEmpty else { return check(sqlite3_bind_zeroblob(handle, index, 0)) }
-        check(sqlite3_bind_blob(handle, index, start, CInt(bytes.count), Self.transient))
+        check(sqlite3_bind_blob(handle, index, bytes.baseAddress, CInt(bytes.count), Self.transient))
     }
 }

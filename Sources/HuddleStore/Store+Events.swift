@@ -193,20 +193,14 @@ extension Store {
             teamIDs[name] = id
             return id
         }
-        // Looked up once per batch: `cachedStatement` hashes the whole SQL text.
         let insert = try db.cachedStatement(
             sql: "INSERT INTO events (team_id, stream, seq, at, type, user, line) VALUES (?, ?, ?, ?, ?, ?, ?)")
-        let updateStatus = try db.cachedStatement(
-            sql: """
-                UPDATE users SET status = ?, note = ?, since = ?, expected_until = ?, status_by = ?, status_reason = ?
-                WHERE name = ?
-                """)
         var lastSeq: [Int64: (Int64, Int64)] = [:]
         for item in batch {
             let event = item.event
             let id = try teamID(event.team)
             let stream: Int64 = event.stream == .team ? 0 : 1
-            try insert.runDirect(db) { bind in
+            try insert.runDirect { bind in
                 bind.int(1, id)
                 bind.int(2, stream)
                 bind.int(3, event.seq)
@@ -219,19 +213,7 @@ extension Store {
             var seqs = lastSeq[id] ?? (0, 0)
             if stream == 0 { seqs.0 = max(seqs.0, event.seq) } else { seqs.1 = max(seqs.1, event.seq) }
             lastSeq[id] = seqs
-            if case .status(let change) = event.payload {
-                try updateStatus.runDirect(db) { bind in
-                    bind.text(1, change.status.rawValue)
-                    bind.text(2, change.note)
-                    bind.int(3, change.since.milliseconds)
-                    bind.int(4, change.expectedUntil?.milliseconds)
-                    bind.text(5, change.by)
-                    bind.text(6, change.reason?.rawValue)
-                    bind.text(7, change.user)
-                }
-            } else {
-                try Self.applyToState(db, event, teamID: id)
-            }
+            try Self.applyToState(db, event, teamID: id)
         }
         let updateSeq = try db.cachedStatement(
             sql: "UPDATE teams SET seq = MAX(seq, ?), supervisors_seq = MAX(supervisors_seq, ?) WHERE id = ?")
@@ -242,8 +224,21 @@ extension Store {
 
     static func applyToState(_ db: Database, _ event: Event, teamID: Int64) throws {
         switch event.payload {
-        case .status:
-            break  // `write` stores it
+        case .status(let change):
+            try db.cachedStatement(
+                sql: """
+                    UPDATE users SET status = ?, note = ?, since = ?, expected_until = ?, status_by = ?, status_reason = ?
+                    WHERE name = ?
+                    """
+            ).runDirect { bind in
+                bind.text(1, change.status.rawValue)
+                bind.text(2, change.note)
+                bind.int(3, change.since.milliseconds)
+                bind.int(4, change.expectedUntil?.milliseconds)
+                bind.text(5, change.by)
+                bind.text(6, change.reason?.rawValue)
+                bind.text(7, change.user)
+            }
         case let .presence(user, connected):
             try db.cachedStatement(
                 sql: """
