@@ -92,6 +92,11 @@ enum Schema {
         migrator.registerMigration("v4-absence") { db in
             try db.execute(sql: "ALTER TABLE users ADD COLUMN absent_since INTEGER")
         }
+        // Retention prunes each stream from its oldest seq (`Store.prune`) and needs no index on
+        // `at`, which every commit paid for.
+        migrator.registerMigration("v5-prune-by-seq") { db in
+            try db.execute(sql: "DROP INDEX IF EXISTS events_at")
+        }
         return migrator
     }
 }

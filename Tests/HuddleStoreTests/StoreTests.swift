@@ -234,6 +234,48 @@ import Testing
         #expect(try store.loadFloor().floor.teams["floor-a"]?.seq == 0)
     }
 
+    /// Retention drops each stream's oldest run of events and keeps the rest unbroken, also when
+    /// the clock once stepped back; other teams and streams are left alone, and the query walks
+    /// the primary key instead of scanning the table.
+    @Test func pruningDropsTheOldestRunOfEachStream() async throws {
+        let store = try open()
+        try store.addTeam("floor-a", now: now)
+        try store.addTeam("floor-b", now: now)
+        func daysAgo(_ days: Int64) -> Timestamp { now.adding(seconds: -days * 86_400) }
+        func message(_ team: String, _ seq: Int64, _ days: Int64) -> EncodedEvent {
+            EncodedEvent(Event(team: team, seq: seq, at: daysAgo(days), payload: .message(user: "x", text: "m\(seq)")))
+        }
+        func ack(_ seq: Int64, _ days: Int64) -> EncodedEvent {
+            let payload = EventPayload.alertAck(alert: seq, by: "sam", note: "", at: daysAgo(days))
+            return EncodedEvent(Event(team: "floor-a", seq: seq, at: daysAgo(days), payload: payload))
+        }
+        // floor-a: 40 and 35 days old, then 2 days, then a stamp from a clock that stepped back.
+        try await store.commit([
+            message("floor-a", 1, 40), message("floor-a", 2, 35), message("floor-a", 3, 2), message("floor-a", 4, 50),
+            message("floor-a", 5, 0),
+        ])
+        try await store.commit([ack(1, 45), ack(2, 31), ack(3, 1)])
+        try await store.commit([message("floor-b", 1, 40), message("floor-b", 2, 39)])
+
+        #expect(try await store.prune(before: daysAgo(30)) == 6)
+        #expect(try await store.events(team: "floor-a", stream: .team, after: 0).map(\.seq) == [3, 4, 5])
+        #expect(try await store.events(team: "floor-a", stream: .supervisors, after: 0).map(\.seq) == [3])
+        #expect(try await store.events(team: "floor-b", stream: .team, after: 0).isEmpty)
+        #expect(try store.loadFloor().floor.teams["floor-b"]?.seq == 2)
+        #expect(try await store.prune(before: daysAgo(30)) == 0)
+
+        let plan = try await store.pool.read { db in
+            try Row.fetchAll(
+                db, sql: "EXPLAIN QUERY PLAN SELECT seq FROM events WHERE team_id = 1 AND stream = 0 AND at >= 0 ORDER BY seq LIMIT 1"
+            ).map { $0["detail"] as String }
+        }
+        #expect(plan == ["SEARCH events USING PRIMARY KEY (team_id=? AND stream=?)"])
+        let indexes = try await store.pool.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL")
+        }
+        #expect(indexes.isEmpty)
+    }
+
     @Test func policyVersionsAreKept() async throws {
         let store = try open()
         try store.addTeam("floor-a", now: now)
