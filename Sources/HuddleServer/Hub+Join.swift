@@ -68,29 +68,32 @@ extension Hub {
             return ReplayPlan(team: team, ranges: ranges, result: result)
         }
         guard let plan else { return }
-        store.replay(team: plan.team, ranges: plan.ranges) { result in
+        store.replayLines(team: plan.team, ranges: plan.ranges) { result in
             self.finishReplay(plan, result, request.id, session)
         }
     }
 
+    /// Runs on the reader's thread: the replay and the answer are put together before the hub's
+    /// lock is taken, which then only queues them.
     private func finishReplay(
-        _ plan: ReplayPlan, _ read: Result<[[StoredEvent]], any Error>, _ id: RPCID, _ session: Session
+        _ plan: ReplayPlan, _ read: Result<[StoredLines], any Error>, _ id: RPCID, _ session: Session
     ) {
         var result = plan.result
-        var lines: [[UInt8]] = []
+        var replay: [UInt8] = []
         switch read {
         case .success(let streams):
             // Complete only if every seq of every range is still in the history.
-            let complete = zip(plan.ranges, streams).allSatisfy { range, events in
-                events.count == Int(range.through - range.after)
+            let complete = zip(plan.ranges, streams).allSatisfy { range, lines in
+                lines.count == Int(range.through - range.after)
             }
             if complete {
                 result["recovered"] = true
-                lines = Self.merge(streams)
+                replay = Self.interleave(streams)
             }
         case .failure(let error):
             logger.error("replay read failed; answering without recovery", metadata: ["error": "\(error)"])
         }
+        let answer = RPCFrame.result(id: id, .object(result))
         state.withLockedValue { state in
             guard let held = state.subscribers[plan.team]?[session.id]?.held else {
                 // A leave or another join for this team came meanwhile: answer, without a replay.
@@ -98,35 +101,28 @@ extension Hub {
                 session.reply(id, .object(result))
                 return
             }
-            for line in lines {
-                var buffer = ByteBuffer(bytes: line)
-                buffer.writeInteger(UInt8(0x0A))
-                session.outbox.enqueue(buffer)
-            }
-            session.reply(id, .object(result))
+            if !replay.isEmpty { session.outbox.enqueue(replay) }
+            session.outbox.enqueue(answer)
             for buffer in held { session.outbox.enqueue(buffer) }
             state.subscribers[plan.team]?[session.id]?.held = nil
         }
     }
 
-    /// Interleaves the replayed streams by time, keeping each stream in seq order (a merge of two
-    /// sorted lists: the team stream goes first on a tie).
-    static func merge(_ streams: [[StoredEvent]]) -> [[UInt8]] {
-        guard streams.count == 2 else { return streams.first?.map(\.line) ?? [] }
-        func at(_ event: StoredEvent) -> String {
-            (try? JSONParser.parse(event.line))?["params"]?["at"]?.stringValue ?? ""
-        }
+    /// The replayed streams as one run of lines: interleaved by time, each stream in seq order (a
+    /// merge of two sorted lists: the team stream goes first on a tie).
+    static func interleave(_ streams: [StoredLines]) -> [UInt8] {
+        guard streams.count == 2 else { return streams.first?.bytes ?? [] }
         let (team, supervisors) = (streams[0], streams[1])
-        var merged: [[UInt8]] = []
-        merged.reserveCapacity(team.count + supervisors.count)
+        var merged: [UInt8] = []
+        merged.reserveCapacity(team.bytes.count + supervisors.bytes.count)
         var i = 0
         var j = 0
         while i < team.count || j < supervisors.count {
-            if j == supervisors.count || (i < team.count && at(team[i]) <= at(supervisors[j])) {
-                merged.append(team[i].line)
+            if j == supervisors.count || (i < team.count && team.ats[i] <= supervisors.ats[j]) {
+                merged.append(contentsOf: team.line(i))
                 i += 1
             } else {
-                merged.append(supervisors[j].line)
+                merged.append(contentsOf: supervisors.line(j))
                 j += 1
             }
         }

@@ -234,6 +234,26 @@ import Testing
         #expect(try store.loadFloor().floor.teams["floor-a"]?.seq == 0)
     }
 
+    /// A replay is read as one buffer of the lines exactly as they were sent, with where each
+    /// ends and when it happened.
+    @Test func replayLinesAreTheStoredLinesInOneBuffer() async throws {
+        let store = try open()
+        try store.addTeam("floor-a", now: now)
+        let events = (1...5).map { seq in
+            Event(team: "floor-a", seq: Int64(seq), at: now.adding(milliseconds: Int64(seq) * 7), payload: .message(user: "x", text: "m\(seq) ✓"))
+        }
+        try await store.commit(events.map(EncodedEvent.init))
+        let read = try await withCheckedThrowingContinuation { continuation in
+            store.replayLines(team: "floor-a", ranges: [(.team, 1, 4), (.supervisors, 0, 0)]) { continuation.resume(with: $0) }
+        }
+        #expect(read.count == 2)
+        #expect(read[0].bytes == events[1...3].flatMap { $0.encodedLine() })
+        #expect(read[0].count == 3)
+        #expect(read[0].ats == events[1...3].map(\.at.milliseconds))
+        #expect(Array(read[0].line(1)) == events[2].encodedLine())
+        #expect(read[1] == StoredLines())
+    }
+
     /// Retention drops each stream's oldest run of events and keeps the rest unbroken, also when
     /// the clock once stepped back; other teams and streams are left alone, and the query walks
     /// the primary key instead of scanning the table.
