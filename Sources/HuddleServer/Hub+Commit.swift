@@ -90,15 +90,7 @@ extension Hub {
             state.committing = false
             switch result {
             case .success:
-                var index = 0
-                for (position, change) in batch.enumerated() {
-                    for event in change.events {
-                        state.committed.apply(event)
-                        fanOut(event, line: lines[index], in: &state, wakeups: &wakeups)
-                        index += 1
-                    }
-                    if let reply = change.reply { deliver(reply, line: replies[position] ?? nil, wakeups: &wakeups) }
-                }
+                publish(batch, lines: lines, replies: replies, in: &state, wakeups: &wakeups)
             case .failure(let error):
                 // Nothing of this batch is stored, and what queued behind it was decided on top
                 // of it: refuse all of it and go back to what is committed.
@@ -147,25 +139,110 @@ extension Hub {
         }
     }
 
-    /// One buffer per event, shared by every recipient.
-    private func fanOut(_ event: Event, line buffer: ByteBuffer, in state: inout State, wakeups: inout Wakeups) {
-        guard var subscribers = state.subscribers[event.team], !subscribers.isEmpty else { return }
+    /// Applies a committed batch to the committed floor and sends it. A session that gets an
+    /// answer in this batch, or events of more than one team, receives one buffer per event in
+    /// commit order, each answer after its change's events. Every other subscriber of a team gets
+    /// the team's events of the batch as one buffer: one queue operation per subscriber and batch
+    /// instead of one per event (per-delivery retains, locks and appends were a fifth of the
+    /// fan-out's CPU, Benchmarks/README.md), and the drain has nothing left to merge.
+    private func publish(
+        _ batch: [PendingChange], lines: [ByteBuffer], replies: [ByteBuffer??], in state: inout State,
+        wakeups: inout Wakeups
+    ) {
+        var teams: [String: TeamBatch] = [:]
+        var index = 0
+        for change in batch {
+            for event in change.events {
+                teams[event.team, default: TeamBatch()].lines.append((lines[index], event.stream))
+                index += 1
+            }
+        }
+        var oneByOne = Set<UInt64>()
+        for change in batch {
+            if case .session(let session, _, _) = change.reply?.target { oneByOne.insert(session.id) }
+        }
+        if teams.count > 1 {
+            var seen = Set<UInt64>()
+            for team in teams.keys {
+                for id in state.subscribers[team]?.keys ?? [:].keys where !seen.insert(id).inserted {
+                    oneByOne.insert(id)
+                }
+            }
+        }
+        index = 0
+        for (position, change) in batch.enumerated() {
+            for event in change.events {
+                state.committed.apply(event)
+                fanOut(event, line: lines[index], to: oneByOne, in: &state, wakeups: &wakeups)
+                index += 1
+            }
+            if let reply = change.reply { deliver(reply, line: replies[position] ?? nil, wakeups: &wakeups) }
+        }
+        for (team, events) in teams {
+            fanOut(events, of: team, skipping: oneByOne, in: &state, wakeups: &wakeups)
+        }
+    }
+
+    /// One event to the sessions in `ids` that subscribe to its team and may read its stream.
+    private func fanOut(
+        _ event: Event, line: ByteBuffer, to ids: Set<UInt64>, in state: inout State, wakeups: inout Wakeups
+    ) {
+        guard !ids.isEmpty else { return }
         let supervisorsOnly = event.stream == .supervisors
-        ServerMetrics.delivered(supervisorsOnly ? subscribers.values.count { $0.session.role.seesSupervisorStream } : subscribers.count)
-        var holding = false
-        for subscriber in subscribers.values {
+        var recipients = 0
+        for id in ids {
+            guard let subscriber = state.subscribers[event.team]?[id] else { continue }
             if supervisorsOnly && !subscriber.session.role.seesSupervisorStream { continue }
+            recipients += 1
             if subscriber.held != nil {
-                holding = true
+                state.subscribers[event.team]?[id]?.held?.append(line)
+            } else {
+                subscriber.session.outbox.enqueue(line, wakeups: &wakeups)
+            }
+        }
+        ServerMetrics.delivered(recipients)
+    }
+
+    /// A team's events of the batch to every subscriber not in `skipping`, as one buffer shared by
+    /// all of them (one for those who read the supervisors' stream too, when it has events).
+    private func fanOut(
+        _ events: TeamBatch, of team: String, skipping: Set<UInt64>, in state: inout State, wakeups: inout Wakeups
+    ) {
+        guard state.subscribers[team]?.isEmpty == false else { return }
+        let everyone = events.merged(supervisors: false)
+        let supervisors = events.hasSupervisorsEvents ? events.merged(supervisors: true) : everyone
+        var recipients = 0
+        var held: [(UInt64, ByteBuffer)] = []
+        for (id, subscriber) in state.subscribers[team] ?? [:] where skipping.isEmpty || !skipping.contains(id) {
+            guard let (buffer, count) = subscriber.session.role.seesSupervisorStream ? supervisors : everyone else {
+                continue
+            }
+            recipients += count
+            if subscriber.held != nil {
+                held.append((id, buffer))
             } else {
                 subscriber.session.outbox.enqueue(buffer, wakeups: &wakeups)
             }
         }
-        guard holding else { return }
-        for (id, subscriber) in subscribers where subscriber.held != nil {
-            if supervisorsOnly && !subscriber.session.role.seesSupervisorStream { continue }
-            subscribers[id]?.held?.append(buffer)
-        }
-        state.subscribers[event.team] = subscribers
+        for (id, buffer) in held { state.subscribers[team]?[id]?.held?.append(buffer) }
+        ServerMetrics.delivered(recipients)
+    }
+}
+
+/// One team's events of a commit batch, in commit order.
+struct TeamBatch {
+    var lines: [(line: ByteBuffer, stream: EventStream)] = []
+
+    var hasSupervisorsEvents: Bool { lines.contains { $0.stream == .supervisors } }
+
+    /// The lines a subscriber receives (the team stream's, or both streams' for `supervisors`) as
+    /// one buffer, with their count; nil when there are none. A single line is its own buffer.
+    func merged(supervisors: Bool) -> (buffer: ByteBuffer, count: Int)? {
+        let chosen = supervisors ? lines : lines.filter { $0.stream == .team }
+        guard let first = chosen.first else { return nil }
+        if chosen.count == 1 { return (first.line, 1) }
+        var buffer = ByteBufferAllocator().buffer(capacity: chosen.reduce(0) { $0 + $1.line.readableBytes })
+        for entry in chosen { buffer.writeImmutableBuffer(entry.line) }
+        return (buffer, chosen.count)
     }
 }

@@ -59,6 +59,92 @@ import Testing
         #expect(try await daemon.stop() == 0)
     }
 
+    /// Concurrent changes of two teams and both streams share commits. Whichever way a
+    /// subscriber's bytes go (one buffer per event for a session answered in the batch or
+    /// subscribed to both teams, one buffer per team and batch for the others), every session
+    /// gets each event of its teams and streams once and in seq order, and no agent sees the
+    /// supervisors' stream.
+    @Test func concurrentChangesReachEverySubscriberOnceAndInOrder() async throws {
+        let daemon = try TestDaemon()
+        try daemon.addTeam("floor-a")
+        try daemon.addTeam("floor-b")
+        var agents: [(team: String, token: String)] = []
+        for team in ["floor-a", "floor-b"] {
+            for index in 0..<6 { agents.append((team, try daemon.addUser("\(team)-\(index)", role: .agent, teams: [team]))) }
+        }
+        let quiet = try daemon.addUser("quiet", role: .agent, teams: ["floor-a"])
+        let sue = try daemon.addUser("sue", role: .supervisor, teams: ["floor-a"])
+        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a", "floor-b"])
+        try await daemon.start()
+        try await daemon.relaxCoverage("floor-a")
+        try await daemon.relaxCoverage("floor-b")
+
+        // Each subscription: the session, its team, and the seqs its join answered.
+        var subscriptions: [(peer: Peer, team: String, seq: Int64, supervisorsSeq: Int64?)] = []
+        func join(_ peer: Peer, _ team: String) async throws {
+            let joined = try await peer.request("team.join", ["team": .string(team)])
+            subscriptions.append((peer, team, try #require(joined["seq"]?.intValue), joined["supervisors_seq"]?.intValue))
+        }
+        let quietPeer = try await daemon.session(quiet)
+        try await join(quietPeer, "floor-a")
+        let suePeer = try await daemon.session(sue)
+        try await join(suePeer, "floor-a")
+        let samPeer = try await daemon.session(sam)
+        try await join(samPeer, "floor-a")
+        try await join(samPeer, "floor-b")
+        var agentPeers: [(team: String, peer: Peer)] = []
+        for agent in agents {
+            let peer = try await daemon.session(agent.token)
+            try await join(peer, agent.team)
+            agentPeers.append((agent.team, peer))
+        }
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (number, agent) in agentPeers.enumerated() {
+                for round in 0..<8 {
+                    group.addTask {
+                        if round % 2 == 0 {
+                            _ = try await agent.peer.request("message.send", ["team": .string(agent.team), "text": .string("m\(round)")])
+                        } else if number == 0 && round == 1 {
+                            _ = try await agent.peer.request("status.set", ["status": "break", "reason": "abusive_call"])  // an alert
+                        } else {
+                            _ = try await agent.peer.request("status.set", ["status": .string(round % 4 == 1 ? "break" : "available")])
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        var ends: [String: Int64] = [:]
+        for (team, peer) in [agentPeers[0], agentPeers[6]] {
+            ends[team] = try #require(try await peer.request("message.send", ["team": .string(team), "text": "end"])["seq"]?.intValue)
+        }
+
+        for subscription in subscriptions {
+            let end = try #require(ends[subscription.team])
+            func events() async -> [EventNotification] {
+                await subscription.peer.pending().compactMap { notification -> EventNotification? in
+                    if case .event(let event) = notification, event.team == subscription.team { event } else { nil }
+                }
+            }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while await !events().contains(where: { $0.stream == .team && $0.seq == end }), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let events = await events()
+            let team = events.filter { $0.stream == .team }.map(\.seq)
+            #expect(team == Array((subscription.seq + 1)...(try #require(ends[subscription.team]))))
+            let supervisors = events.filter { $0.stream == .supervisors }.map(\.seq)
+            if let supervisorsSeq = subscription.supervisorsSeq {
+                #expect(supervisors == Array((supervisorsSeq + 1)..<(supervisorsSeq + 1 + Int64(supervisors.count))))
+                if subscription.team == "floor-a" { #expect(!supervisors.isEmpty) }
+            } else {
+                #expect(supervisors.isEmpty)
+            }
+        }
+        #expect(try await daemon.stop() == 0)
+    }
+
     @Test func statusIsPerUserAcrossTeams() async throws {
         let daemon = try TestDaemon()
         try daemon.addTeam("floor-a")
