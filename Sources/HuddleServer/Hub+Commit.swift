@@ -169,11 +169,20 @@ extension Hub {
                 }
             }
         }
+        // Per team, its subscribers among them (looked up once per batch, not once per event).
+        var oneByOneOf: [String: [UInt64]] = [:]
+        if !oneByOne.isEmpty {
+            for team in teams.keys {
+                guard let subscribers = state.subscribers[team], !subscribers.isEmpty else { continue }
+                let ids = Array(oneByOne.filter { subscribers[$0] != nil })
+                if !ids.isEmpty { oneByOneOf[team] = ids }
+            }
+        }
         index = 0
         for (position, change) in batch.enumerated() {
             for event in change.events {
                 state.committed.apply(event)
-                fanOut(event, line: lines[index], to: oneByOne, in: &state, wakeups: &wakeups)
+                fanOut(event, line: lines[index], to: oneByOneOf[event.team] ?? [], in: &state, wakeups: &wakeups)
                 index += 1
             }
             if let reply = change.reply { deliver(reply, line: replies[position] ?? nil, wakeups: &wakeups) }
@@ -183,9 +192,9 @@ extension Hub {
         }
     }
 
-    /// One event to the sessions in `ids` that subscribe to its team and may read its stream.
+    /// One event to the subscribers of its team in `ids` that may read its stream.
     private func fanOut(
-        _ event: Event, line: ByteBuffer, to ids: Set<UInt64>, in state: inout State, wakeups: inout Wakeups
+        _ event: Event, line: ByteBuffer, to ids: [UInt64], in state: inout State, wakeups: inout Wakeups
     ) {
         guard !ids.isEmpty else { return }
         let supervisorsOnly = event.stream == .supervisors
