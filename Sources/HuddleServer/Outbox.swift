@@ -2,7 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// The one way bytes leave a connection. Producers on any thread `enqueue` already-encoded
-/// buffers (a fanned-out event's buffer is shared by every recipient, never copied); the first
+/// buffers (a fanned-out batch's buffer is shared by every recipient, never copied); the first
 /// enqueue after a drain schedules one drain on the channel's event loop, which writes everything
 /// queued and flushes once. Enqueueing never blocks and never waits for the peer.
 ///
@@ -120,7 +120,7 @@ public final class Outbox: Sendable {
 
     /// Everything queued since the last drain as one buffer: one trip down the pipeline, one
     /// TLS record (or a few) and one `writev` entry instead of one per line. The copy is cheap
-    /// next to what it saves: a fanned-out event's buffer is shared by every recipient on every
+    /// next to what it saves: a fanned-out buffer is shared by every recipient on every
     /// thread, and each pipeline hop would retain and release it, bouncing its reference count
     /// between cores (the profile in Benchmarks/README.md).
     static func merge(_ items: [ByteBuffer], allocator: ByteBufferAllocator) -> ByteBuffer {

@@ -46,7 +46,8 @@ public enum ServerMetrics {
         handles.eventsCommitted.increment(by: Int64(events))
     }
 
-    /// One event enqueued to `recipients` sessions (counted once per fan-out, not per recipient).
+    /// Event lines enqueued to sessions: `recipients` is lines × sessions (one call per event, or
+    /// per team and commit batch when the batch goes out as one buffer).
     static func delivered(_ recipients: Int) {
         if recipients > 0 { handles.deliveries.increment(by: Int64(recipients)) }
     }
