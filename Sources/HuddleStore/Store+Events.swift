@@ -178,15 +178,8 @@ extension Store {
         wanted: @escaping @Sendable () -> Bool = { true },
         completion: @escaping @Sendable (Result<[[StoredEvent]], any Error>) -> Void
     ) {
-        pool.asyncRead { result in
-            guard wanted() else { return completion(.failure(ReadAbandoned())) }
-            completion(
-                Result {
-                    let db = try result.get()
-                    return try ranges.map { range in
-                        try Self.fetchEvents(db, team: team, stream: range.stream, after: range.after, through: range.through, limit: .max)
-                    }
-                })
+        read(ranges, wanted: wanted, completion: completion) { db, range in
+            try Self.fetchEvents(db, team: team, stream: range.stream, after: range.after, through: range.through, limit: .max)
         }
     }
 
@@ -195,14 +188,20 @@ extension Store {
         team: String, ranges: [(stream: EventStream, after: Int64, through: Int64)],
         completion: @escaping @Sendable (Result<[StoredLines], any Error>) -> Void
     ) {
+        read(ranges, wanted: { true }, completion: completion) { db, range in
+            try Self.fetchLines(db, team: team, stream: range.stream, after: range.after, through: range.through)
+        }
+    }
+
+    /// Each range read by `fetch`, all in one read transaction, unless `wanted` says no by then.
+    private func read<Run: Sendable>(
+        _ ranges: [(stream: EventStream, after: Int64, through: Int64)], wanted: @escaping @Sendable () -> Bool,
+        completion: @escaping @Sendable (Result<[Run], any Error>) -> Void,
+        fetch: @escaping @Sendable (Database, (stream: EventStream, after: Int64, through: Int64)) throws -> Run
+    ) {
         pool.asyncRead { result in
-            completion(
-                Result {
-                    let db = try result.get()
-                    return try ranges.map { range in
-                        try Self.fetchLines(db, team: team, stream: range.stream, after: range.after, through: range.through)
-                    }
-                })
+            guard wanted() else { return completion(.failure(ReadAbandoned())) }
+            completion(Result { let db = try result.get(); return try ranges.map { try fetch(db, $0) } })
         }
     }
 
