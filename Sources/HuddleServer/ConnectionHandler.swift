@@ -15,6 +15,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let hub: Hub
     private let registry: ConnectionRegistry
     private let configuration: ServerConfiguration
+    private let tls: Bool
     private var logger: Logger
     private var outbox: Outbox?
     private var session: Session?
@@ -24,10 +25,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var heartbeatTask: RepeatedTask?
     private var closing = false
 
-    init(hub: Hub, registry: ConnectionRegistry, configuration: ServerConfiguration, logger: Logger) {
+    init(hub: Hub, registry: ConnectionRegistry, configuration: ServerConfiguration, tls: Bool, logger: Logger) {
         self.hub = hub
         self.registry = registry
         self.configuration = configuration
+        self.tls = tls
         self.logger = logger
         self.limiter = RateLimiter(
             ratePerSecond: configuration.ratePerSecond, burst: configuration.rateBurst, nowMillis: Self.monotonicMillis())
@@ -40,8 +42,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelActive(context: ChannelHandlerContext) {
         let channel = context.channel
         logger[metadataKey: "connection.id"] = "\(ObjectIdentifier(channel).hashValue & 0xFFFFFF)"
-        let outbox = Outbox(channel: channel, writeTimeout: .seconds(configuration.writeTimeoutSeconds)) {
-            [logger] in
+        let outbox = Outbox(
+            channel: channel, writeTimeout: .seconds(configuration.writeTimeoutSeconds),
+            flushLimit: tls ? Outbox.tlsFlushBytes : nil
+        ) { [logger] in
             logger.info("disconnecting a slow reader")
             ServerMetrics.slowReaderDisconnected()
             // Best effort: a reader this far behind rarely gets to read it.

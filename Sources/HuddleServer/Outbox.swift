@@ -19,6 +19,8 @@ public final class Outbox: Sendable {
     public let channel: Channel
     private let state = NIOLockedValueBox(State())
     private let writeTimeout: TimeAmount
+    /// At most this many bytes per flush (nil: no limit); see `tlsFlushBytes`.
+    private let flushLimit: Int?
     private let watch: NIOLoopBound<ProgressWatch>
     let onSlowReader: @Sendable () -> Void
 
@@ -31,9 +33,22 @@ public final class Outbox: Sendable {
         var slow = false
     }
 
-    init(channel: Channel, writeTimeout: TimeAmount, onSlowReader: @escaping @Sendable () -> Void) {
+    /// The flush limit of a TLS connection: one TLS record's worth of plaintext, with room for
+    /// the record's header, nonce and tag. swift-nio-ssl encrypts everything one flush carries
+    /// into a buffer of the connection's own and keeps that buffer at its largest size for as long
+    /// as the connection lives (2.37.6 ignores `maximumPreservedOutboundBufferCapacity`): one
+    /// 50 KB replay after a reconnect would leave the connection holding 64 KiB from then on, a
+    /// whole floor's worth after a reconnect storm. Flushed in pieces this size, the buffer
+    /// stays at the 16 KiB it starts with. Plaintext connections keep no such buffer.
+    static let tlsFlushBytes = 16_000
+
+    init(
+        channel: Channel, writeTimeout: TimeAmount, flushLimit: Int? = nil,
+        onSlowReader: @escaping @Sendable () -> Void
+    ) {
         self.channel = channel
         self.writeTimeout = writeTimeout
+        self.flushLimit = flushLimit
         self.watch = NIOLoopBound(ProgressWatch(), eventLoop: channel.eventLoop)
         self.onSlowReader = onSlowReader
     }
@@ -87,7 +102,7 @@ public final class Outbox: Sendable {
         watch.lastWrite = .now()
         let merged = Self.merge(items, allocator: channel.allocator)
         if watch.outstanding {
-            channel.writeAndFlush(merged, promise: nil)
+            write(merged, promise: nil)
         } else {
             // Watch this write: when it completes, everything before it reached the kernel.
             watch.outstanding = true
@@ -99,7 +114,7 @@ public final class Outbox: Sendable {
                 loopBound.value.timer?.cancel()
                 loopBound.value.timer = nil
             }
-            channel.writeAndFlush(merged, promise: promise)
+            write(merged, promise: promise)
             if watch.outstanding && watch.timer == nil {
                 armTimer()
             }
@@ -107,6 +122,18 @@ public final class Outbox: Sendable {
         if !channel.isWritable {
             reportSlowReader()
         }
+    }
+
+    /// Writes and flushes `buffer` in pieces of at most `flushLimit` bytes; `promise` goes with
+    /// the last piece, which completes after every piece before it.
+    private func write(_ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {
+        var rest = buffer
+        if let limit = flushLimit {
+            while rest.readableBytes > limit, let piece = rest.readSlice(length: limit) {
+                channel.writeAndFlush(piece, promise: nil)
+            }
+        }
+        channel.writeAndFlush(rest, promise: promise)
     }
 
     /// Event loop only.

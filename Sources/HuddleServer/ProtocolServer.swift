@@ -65,7 +65,9 @@ public final class ProtocolServer: Service, Sendable {
                     }
                     try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: configuration.maxLineBytes)))
                     try sync.addHandler(
-                        ConnectionHandler(hub: hub, registry: registry, configuration: configuration, logger: logger))
+                        ConnectionHandler(
+                            hub: hub, registry: registry, configuration: configuration, tls: sslContext != nil,
+                            logger: logger))
                 }
             }
         let channel: any Channel

@@ -45,6 +45,37 @@ import Testing
         #expect(try await daemon.stop() == 0)
     }
 
+    /// A replay of ≈ 140 KB goes out over TLS in many flushes of `Outbox.tlsFlushBytes`: every
+    /// event arrives once, in order and whole, before the result.
+    @Test func aReplayOfManyTLSRecordsArrivesWhole() async throws {
+        let daemon = try TestDaemon(arguments: ["--rate-per-s", "1000", "--rate-burst", "1000"])
+        try daemon.addTeam("floor-a")
+        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.start()
+
+        let watcher = try await daemon.session(alice)
+        let joined = try await watcher.request("team.join", ["team": "floor-a"])
+        let epoch = try #require(joined["epoch"]?.stringValue)
+        let seenSeq = try #require(joined["seq"]?.intValue)
+        await watcher.close()
+
+        let agent = try await daemon.session(alice)
+        let texts = (0..<250).map { i in "\(i) " + String(repeating: "abcdefghij", count: 49) }
+        for text in texts {
+            _ = try await agent.request("message.send", ["team": "floor-a", "text": .string(text)])
+        }
+        let back = try await daemon.session(alice)
+        let rejoined = try await back.request(
+            "team.join", ["team": "floor-a", "since": ["epoch": .string(epoch), "seq": .int(seenSeq)]])
+        #expect(rejoined["recovered"] == true)
+        let replayed = await back.pending().compactMap { notification -> EventNotification? in
+            if case .event(let event) = notification, event.type == "message" { return event } else { return nil }
+        }
+        #expect(replayed.map(\.seq) == Array((seenSeq + 1)...(seenSeq + 250)))
+        #expect(replayed.map { $0.params["text"]?.stringValue ?? "" } == texts)
+        #expect(try await daemon.stop() == 0)
+    }
+
     @Test func aForeignEpochIsNotRecovered() async throws {
         let daemon = try TestDaemon()
         try daemon.addTeam("floor-a")
