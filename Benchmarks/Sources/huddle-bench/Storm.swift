@@ -293,6 +293,11 @@ private func stormPhases(_ plan: StormPlan, server: RunningServer, shards: [NIOL
     var results = StormResults()
     for shard in shards { results.add(try await shard.run { $0.results(fences: fenceList) }) }
     let away = Double(t0 - droppedAt) / 1e9
+    // What the storm leaves behind: the daemon hands free memory back every 10 s
+    // (`Allocator.returnFreeMemory`), so read VmRSS again once 11 s have passed since the catch-up.
+    let settleWait = 11 - seconds(since: t0) + storm
+    if settleWait > 0 { try await Task.sleep(for: .milliseconds(Int(settleWait * 1000))) }
+    let rssSettled = server.process.memory().rssKiB
 
     // Figures.
     let failures = results.failures.count
@@ -323,7 +328,8 @@ private func stormPhases(_ plan: StormPlan, server: RunningServer, shards: [NIOL
     say(
         "   server: \(fmt(serverCPU, 2)) cores during the reconnect (harness \(fmt(harnessCPU, 2)); the machine's cores"
             + " \(fmt(machineBusy * 100, 0)) % busy); VmRSS \(fmtThousands(Double(rssBefore))) KiB before the drop,"
-            + " \(fmtThousands(Double(rssAfter.rssKiB))) KiB after (peak \(fmtThousands(Double(rssAfter.hwmKiB))) KiB)")
+            + " \(fmtThousands(Double(rssAfter.rssKiB))) KiB after (peak \(fmtThousands(Double(rssAfter.hwmKiB))) KiB),"
+            + " \(fmtThousands(Double(rssSettled))) KiB 11 s later")
     say(
         "   failures: \(failures)" + (results.retries.count > 0 ? "; connection retries: \(results.retries.count)" : "")
             + (results.requestErrors.count > 0 ? "; request errors: \(results.requestErrors.count)" : "")
@@ -360,6 +366,7 @@ private func stormPhases(_ plan: StormPlan, server: RunningServer, shards: [NIOL
     values["machine_busy_pct"] = (machineBusy * 100).rounded()
     values["rss_before_kib"] = Double(rssBefore)
     values["rss_after_kib"] = Double(rssAfter.rssKiB)
+    values["rss_settled_kib"] = Double(rssSettled)
     values["connect_s"] = round2(connectTime)
     values["load_average"] = currentLoadAverage()
     return Row(
