@@ -15,7 +15,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let hub: Hub
     private let registry: ConnectionRegistry
     private let configuration: ServerConfiguration
-    private let tls: Bool
+    /// The outbox's flush limit: `Outbox.tlsFlushBytes` behind TLS, none in plaintext.
+    private let flushLimit: Int?
     private var logger: Logger
     private var outbox: Outbox?
     private var session: Session?
@@ -25,11 +26,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var heartbeatTask: RepeatedTask?
     private var closing = false
 
-    init(hub: Hub, registry: ConnectionRegistry, configuration: ServerConfiguration, tls: Bool, logger: Logger) {
+    init(hub: Hub, registry: ConnectionRegistry, configuration: ServerConfiguration, flushLimit: Int?, logger: Logger) {
         self.hub = hub
         self.registry = registry
         self.configuration = configuration
-        self.tls = tls
+        self.flushLimit = flushLimit
         self.logger = logger
         self.limiter = RateLimiter(
             ratePerSecond: configuration.ratePerSecond, burst: configuration.rateBurst, nowMillis: Self.monotonicMillis())
@@ -44,7 +45,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         logger[metadataKey: "connection.id"] = "\(ObjectIdentifier(channel).hashValue & 0xFFFFFF)"
         let outbox = Outbox(
             channel: channel, writeTimeout: .seconds(configuration.writeTimeoutSeconds),
-            flushLimit: tls ? Outbox.tlsFlushBytes : nil
+            flushLimit: flushLimit
         ) { [logger] in
             logger.info("disconnecting a slow reader")
             ServerMetrics.slowReaderDisconnected()

@@ -66,7 +66,7 @@ public final class ProtocolServer: Service, Sendable {
                     try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: configuration.maxLineBytes)))
                     try sync.addHandler(
                         ConnectionHandler(
-                            hub: hub, registry: registry, configuration: configuration, tls: sslContext != nil,
+                            hub: hub, registry: registry, configuration: configuration, flushLimit: sslContext == nil ? nil : Outbox.tlsFlushBytes,
                             logger: logger))
                 }
             }

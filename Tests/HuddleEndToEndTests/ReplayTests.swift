@@ -7,6 +7,16 @@ import Testing
         notifications.compactMap { if case .event(let e) = $0, e.stream == .team { return e.seq } else { return nil } }
     }
 
+    /// Joins floor-a with `token` and disconnects: where the client's team stream stopped.
+    func joinAndLeave(_ daemon: TestDaemon, _ token: String) async throws -> (epoch: String, seq: Int64) {
+        let watcher = try await daemon.session(token)
+        let joined = try await watcher.request("team.join", ["team": "floor-a"])
+        let epoch = try #require(joined["epoch"]?.stringValue)
+        let seq = try #require(joined["seq"]?.intValue)
+        await watcher.close()
+        return (epoch, seq)
+    }
+
     @Test func reconnectingWithSinceReplaysEveryMissedEventOnceBeforeTheResult() async throws {
         let daemon = try TestDaemon()
         try daemon.addTeam("floor-a")
@@ -14,11 +24,7 @@ import Testing
         let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
 
-        let watcher = try await daemon.session(sam)
-        let joined = try await watcher.request("team.join", ["team": "floor-a"])
-        let epoch = try #require(joined["epoch"]?.stringValue)
-        let seenSeq = try #require(joined["seq"]?.intValue)
-        await watcher.close()
+        let (epoch, seenSeq) = try await joinAndLeave(daemon, sam)
 
         let agent = try await daemon.session(alice)
         for i in 0..<5 {
@@ -45,7 +51,7 @@ import Testing
         #expect(try await daemon.stop() == 0)
     }
 
-    /// A replay of ≈ 140 KB goes out over TLS in many flushes of `Outbox.tlsFlushBytes`: every
+    /// A replay of ≈ 160 KB goes out over TLS in many flushes of `Outbox.tlsFlushBytes`: every
     /// event arrives once, in order and whole, before the result.
     @Test func aReplayOfManyTLSRecordsArrivesWhole() async throws {
         let daemon = try TestDaemon(arguments: ["--rate-per-s", "1000", "--rate-burst", "1000"])
@@ -53,11 +59,7 @@ import Testing
         let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
 
-        let watcher = try await daemon.session(alice)
-        let joined = try await watcher.request("team.join", ["team": "floor-a"])
-        let epoch = try #require(joined["epoch"]?.stringValue)
-        let seenSeq = try #require(joined["seq"]?.intValue)
-        await watcher.close()
+        let (epoch, seenSeq) = try await joinAndLeave(daemon, alice)
 
         let agent = try await daemon.session(alice)
         let texts = (0..<250).map { i in "\(i) " + String(repeating: "abcdefghij", count: 49) }

@@ -23,6 +23,9 @@ import Testing
         }
     }
 
+    /// Seven 500-byte lines, each with bytes of its own.
+    static let lines = (0..<7).map { line in (0..<500).map { UInt8(truncatingIfNeeded: line * 31 + $0) } }
+
     func drained(_ lines: [[UInt8]], flushLimit: Int?) throws -> (flushes: [Int], bytes: [UInt8]) {
         let recorder = FlushRecorder()
         let channel = EmbeddedChannel(handler: recorder)
@@ -41,18 +44,16 @@ import Testing
     /// A TLS connection's drain goes out in flushes of at most the limit, in order, every byte
     /// once: swift-nio-ssl keeps its buffer at the size of the largest flush it encrypted.
     @Test func aLimitedDrainIsFlushedInPieces() throws {
-        let lines = (0..<7).map { line in (0..<500).map { UInt8(truncatingIfNeeded: line * 31 + $0) } }
-        let (flushes, bytes) = try drained(lines, flushLimit: 1_000)
+        let (flushes, bytes) = try drained(Self.lines, flushLimit: 1_000)
         #expect(flushes == [1_000, 1_000, 1_000, 500])
-        #expect(bytes == lines.flatMap { $0 })
+        #expect(bytes == Self.lines.flatMap { $0 })
     }
 
     /// Without a limit (plaintext) everything queued goes out in one flush.
     @Test func anUnlimitedDrainIsOneFlush() throws {
-        let lines = (0..<7).map { line in (0..<500).map { UInt8(truncatingIfNeeded: line * 31 + $0) } }
-        let (flushes, bytes) = try drained(lines, flushLimit: nil)
+        let (flushes, bytes) = try drained(Self.lines, flushLimit: nil)
         #expect(flushes == [3_500])
-        #expect(bytes == lines.flatMap { $0 })
+        #expect(bytes == Self.lines.flatMap { $0 })
     }
 
     /// The limit leaves a record's header, nonce and tag room inside swift-nio-ssl's first

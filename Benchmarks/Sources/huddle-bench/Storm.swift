@@ -295,8 +295,8 @@ private func stormPhases(_ plan: StormPlan, server: RunningServer, shards: [NIOL
     let away = Double(t0 - droppedAt) / 1e9
     // What the storm leaves behind: the daemon hands free memory back every 10 s
     // (`Allocator.returnFreeMemory`), so read VmRSS again once 11 s have passed since the catch-up.
-    let settleWait = 11 - seconds(since: t0) + storm
-    if settleWait > 0 { try await Task.sleep(for: .milliseconds(Int(settleWait * 1000))) }
+    let sinceCatchUp = seconds(since: t0) - storm
+    if sinceCatchUp < 11 { try await Task.sleep(for: .milliseconds(Int((11 - sinceCatchUp) * 1000))) }
     let rssSettled = server.process.memory().rssKiB
 
     // Figures.
