@@ -58,6 +58,7 @@ public final class ProtocolServer: Service, Sendable {
             .childChannelInitializer { channel in
                 let configuration = hub.config
                 let sslContext = tls.withLockedValue { $0 }
+                let flushLimit = sslContext == nil ? nil : Outbox.tlsFlushBytes
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let sslContext {
@@ -66,8 +67,7 @@ public final class ProtocolServer: Service, Sendable {
                     try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: configuration.maxLineBytes)))
                     try sync.addHandler(
                         ConnectionHandler(
-                            hub: hub, registry: registry, configuration: configuration, flushLimit: sslContext == nil ? nil : Outbox.tlsFlushBytes,
-                            logger: logger))
+                            hub: hub, registry: registry, configuration: configuration, flushLimit: flushLimit, logger: logger))
                 }
             }
         let channel: any Channel
