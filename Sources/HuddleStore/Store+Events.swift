@@ -9,26 +9,6 @@ public struct StoredEvent: Sendable, Equatable {
     public var line: [UInt8]
 }
 
-/// A run of stored events of one stream, oldest first, as the bytes they are sent as: every line
-/// with its newline, one after the other. A reconnecting client's replay is one buffer instead
-/// of a few allocations per event (a whole floor reconnecting replays millions of events).
-public struct StoredLines: Sendable, Equatable {
-    public var bytes: [UInt8] = []
-    /// Where each line ends in `bytes` (just after its newline).
-    public var ends: [Int] = []
-    /// When each event happened, in milliseconds (to interleave two streams by time).
-    public var ats: [Int64] = []
-
-    public init() {}
-
-    public var count: Int { ends.count }
-
-    /// Line `index` with its newline.
-    public func line(_ index: Int) -> ArraySlice<UInt8> {
-        bytes[(index == 0 ? 0 : ends[index - 1])..<ends[index]]
-    }
-}
-
 /// One event ready to commit: the event and the line it is sent as.
 public struct EncodedEvent: Sendable {
     public var event: Event
@@ -165,68 +145,6 @@ extension Store {
     /// so that no task is created per change). `completion` runs on GRDB's writer queue.
     public func commit(_ batch: [EncodedEvent], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         pool.asyncWrite({ db in try Self.write(db, batch) }, completion: { _, result in completion(result) })
-    }
-
-    /// The answer of a read nobody waits for any more (its connection closed while it queued).
-    public struct ReadAbandoned: Error {}
-
-    /// Reads several ranges of one team's streams in one read transaction. `wanted` is asked
-    /// when a reader is free: a read queued by a connection that has gone since is skipped, so
-    /// that work left behind by a closed client does not delay anyone else's.
-    public func replay(
-        team: String, ranges: [(stream: EventStream, after: Int64, through: Int64)],
-        wanted: @escaping @Sendable () -> Bool = { true },
-        completion: @escaping @Sendable (Result<[[StoredEvent]], any Error>) -> Void
-    ) {
-        read(ranges, wanted: wanted, completion: completion) { db, range in
-            try Self.fetchEvents(db, team: team, stream: range.stream, after: range.after, through: range.through, limit: .max)
-        }
-    }
-
-    /// `replay`'s ranges as stored lines, for `team.join` with `since`.
-    public func replayLines(
-        team: String, ranges: [(stream: EventStream, after: Int64, through: Int64)],
-        completion: @escaping @Sendable (Result<[StoredLines], any Error>) -> Void
-    ) {
-        read(ranges, wanted: { true }, completion: completion) { db, range in
-            try Self.fetchLines(db, team: team, stream: range.stream, after: range.after, through: range.through)
-        }
-    }
-
-    /// Each range read by `fetch`, all in one read transaction, unless `wanted` says no by then.
-    private func read<Run: Sendable>(
-        _ ranges: [(stream: EventStream, after: Int64, through: Int64)], wanted: @escaping @Sendable () -> Bool,
-        completion: @escaping @Sendable (Result<[Run], any Error>) -> Void,
-        fetch: @escaping @Sendable (Database, (stream: EventStream, after: Int64, through: Int64)) throws -> Run
-    ) {
-        pool.asyncRead { result in
-            guard wanted() else { return completion(.failure(ReadAbandoned())) }
-            completion(Result { let db = try result.get(); return try ranges.map { try fetch(db, $0) } })
-        }
-    }
-
-    static func fetchLines(_ db: Database, team: String, stream: EventStream, after: Int64, through: Int64) throws
-        -> StoredLines
-    {
-        var lines = StoredLines()
-        let expected = Int(clamping: min(through - after, 4_096))
-        lines.bytes.reserveCapacity(expected * 256)
-        lines.ends.reserveCapacity(expected)
-        lines.ats.reserveCapacity(expected)
-        let rows = try Row.fetchCursor(
-            db,
-            sql: """
-                SELECT at, line FROM events
-                WHERE team_id = (SELECT id FROM teams WHERE name = ?) AND stream = ? AND seq > ? AND seq <= ?
-                ORDER BY seq
-                """, arguments: [team, stream == .team ? 0 : 1, after, through])
-        while let row = try rows.next() {
-            try row.withUnsafeData(atIndex: 1) { line in lines.bytes.append(contentsOf: line ?? Data()) }
-            lines.bytes.append(0x0A)
-            lines.ends.append(lines.bytes.count)
-            lines.ats.append(row[0])
-        }
-        return lines
     }
 
     static func fetchEvents(_ db: Database, team: String, stream: EventStream, after: Int64, through: Int64, limit: Int)
