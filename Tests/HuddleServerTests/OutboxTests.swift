@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import Testing
@@ -54,6 +55,32 @@ import Testing
         let (flushes, bytes) = try drained(Self.lines, flushLimit: nil)
         #expect(flushes == [3_500])
         #expect(bytes == Self.lines.flatMap { $0 })
+    }
+
+    /// A streamed answer goes out a window at a time (half the outbound limit), each once the one
+    /// before it is written; what is enqueued after it waits behind it, whole, and the answer's
+    /// callback runs once its last byte is out.
+    @Test func aStreamGoesOutInWindowsWithWhatFollowsBehindIt() throws {
+        let recorder = FlushRecorder()
+        let channel = EmbeddedChannel(handler: recorder)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let outbox = Outbox(channel: channel, writeTimeout: .seconds(10), outboundLimit: 2_000) {
+            Issue.record("taken for a slow reader")
+        }
+        let answer = (0..<4_500).map { UInt8(truncatingIfNeeded: $0) }
+        let written = NIOLockedValueBox(false)
+        outbox.enqueue(Self.lines[0])
+        outbox.stream(ByteBuffer(bytes: answer)) { written.withLockedValue { $0 = true } }
+        outbox.enqueue(Self.lines[1])
+        channel.embeddedEventLoop.run()
+        var bytes: [UInt8] = []
+        while var piece = try channel.readOutbound(as: ByteBuffer.self) {
+            bytes += piece.readBytes(length: piece.readableBytes) ?? []
+        }
+        #expect(bytes == Self.lines[0] + answer + Self.lines[1])
+        #expect(recorder.flushes == [500, 1_000, 1_000, 1_000, 1_000, 500, 500])
+        #expect(written.withLockedValue { $0 })
+        _ = try channel.finish()
     }
 
     /// The limit leaves a record's header, nonce and tag room inside swift-nio-ssl's first
