@@ -5,10 +5,13 @@ import NIOCore
 
 /// `team.join`: a snapshot at the committed seqs, and with `since` a replay of what the client
 /// missed, delivered before the result. While the replay is read from SQLite the subscriber is
-/// already registered with its live events held back, so nothing falls between the two.
+/// already registered with its live events held back, so nothing falls between the two; the
+/// replay itself is `TeamReplay`.
 extension Hub {
     struct ReplayPlan {
         var team: String
+        /// Every stream the session reads, from the client's seq to the committed one (a stream
+        /// with nothing missed is there too: held events may have to be caught up on it).
         var ranges: [(stream: EventStream, after: Int64, through: Int64)]
         var result: [String: JSONValue]
     }
@@ -53,12 +56,11 @@ extension Hub {
                 session.reply(request.id, .object(result))
                 return nil
             }
-            var ranges: [(stream: EventStream, after: Int64, through: Int64)] = []
-            if sinceSeq < teamState.seq { ranges.append((.team, sinceSeq, teamState.seq)) }
-            if supervisor, let sup = sinceSupervisors, sup < teamState.supervisorsSeq {
+            var ranges: [(stream: EventStream, after: Int64, through: Int64)] = [(.team, sinceSeq, teamState.seq)]
+            if supervisor, let sup = sinceSupervisors {
                 ranges.append((.supervisors, sup, teamState.supervisorsSeq))
             }
-            if ranges.isEmpty {
+            if ranges.allSatisfy({ $0.after == $0.through }) {
                 result["recovered"] = true
                 state.subscribers[team, default: [:]][session.id] = Subscriber(session: session, held: nil)
                 session.reply(request.id, .object(result))
@@ -68,64 +70,14 @@ extension Hub {
             return ReplayPlan(team: team, ranges: ranges, result: result)
         }
         guard let plan else { return }
-        store.replayLines(team: plan.team, ranges: plan.ranges) { result in
-            self.finishReplay(plan, result, request.id, session)
-        }
-    }
-
-    /// Runs on the reader's thread: the replay and the answer are put together before the hub's
-    /// lock is taken, which then only queues them.
-    private func finishReplay(
-        _ plan: ReplayPlan, _ read: Result<[StoredLines], any Error>, _ id: RPCID, _ session: Session
-    ) {
-        var result = plan.result
-        var replay: [UInt8] = []
-        switch read {
-        case .success(let streams):
-            // Complete only if every seq of every range is still in the history.
-            let complete = zip(plan.ranges, streams).allSatisfy { range, lines in
-                lines.count == Int(range.through - range.after)
-            }
-            if complete {
-                result["recovered"] = true
-                replay = Self.interleave(streams)
-            }
-        case .failure(let error):
-            logger.error("replay read failed; answering without recovery", metadata: ["error": "\(error)"])
-        }
-        let answer = RPCFrame.result(id: id, .object(result))
-        state.withLockedValue { state in
-            guard let held = state.subscribers[plan.team]?[session.id]?.held else {
-                // A leave or another join for this team came meanwhile: answer, without a replay.
-                result["recovered"] = false
-                session.reply(id, .object(result))
-                return
-            }
-            if !replay.isEmpty { session.outbox.enqueue(replay) }
-            session.outbox.enqueue(answer)
-            for buffer in held { session.outbox.enqueue(buffer) }
-            state.subscribers[plan.team]?[session.id]?.held = nil
-        }
+        let replay = TeamReplay(hub: self, plan: plan, id: request.id, session: session)
+        session.startReplay { replay.step() }
     }
 
     /// The replayed streams as one run of lines: interleaved by time, each stream in seq order (a
     /// merge of two sorted lists: the team stream goes first on a tie).
     static func interleave(_ streams: [StoredLines]) -> [UInt8] {
-        guard streams.count == 2 else { return streams.first?.bytes ?? [] }
-        let (team, supervisors) = (streams[0], streams[1])
-        var merged: [UInt8] = []
-        merged.reserveCapacity(team.bytes.count + supervisors.bytes.count)
-        var i = 0
-        var j = 0
-        while i < team.count || j < supervisors.count {
-            if j == supervisors.count || (i < team.count && team.ats[i] <= supervisors.ats[j]) {
-                merged.append(contentsOf: team.line(i))
-                i += 1
-            } else {
-                merged.append(contentsOf: supervisors.line(j))
-                j += 1
-            }
-        }
-        return merged
+        var merge = ReplayMerge(read: streams)
+        return merge.take()
     }
 }

@@ -177,16 +177,20 @@ extension Hub {
         try session.beginRead()
         let after = since ?? max(0, last - limit)
         store.replay(team: team, ranges: [(.team, after, min(last, after + limit))], wanted: { session.isOpen }) { result in
-            defer { session.endRead() }
             switch result {
             case .success(let ranges):
-                session.outbox.enqueue(RPCFrame.result(id: request.id, raw: Self.eventsResult(ranges.first ?? [])))
+                // A thousand long messages are more than a small outbound limit: the answer is
+                // written as fast as the client reads it, and holds its read slot until then.
+                let answer = ByteBuffer(bytes: RPCFrame.result(id: request.id, raw: Self.eventsResult(ranges.first ?? [])))
+                session.outbox.stream(answer) { session.endRead() }
+                return
             case .failure(is Store.ReadAbandoned):
                 break
             case .failure(let error):
                 self.logger.error("history read failed", metadata: ["error": "\(error)"])
                 session.reply(request.id, error: .internalError)
             }
+            session.endRead()
         }
     }
 

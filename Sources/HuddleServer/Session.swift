@@ -34,6 +34,38 @@ public final class Session: Sendable {
         readsInFlight.withLockedValue { $0 -= 1 }
     }
 
+    /// `team.join` replays of this connection: one runs at a time, the others wait their turn.
+    private let replays = NIOLockedValueBox((running: false, waiting: [@Sendable () -> Void]()))
+
+    /// Runs `replay` now, or once the replays before it have ended (`replayEnded`). A running
+    /// replay holds one of the read slots: a client cannot read history for free while one
+    /// streams, nor have its joins read more than one piece at a time.
+    func startReplay(_ replay: @escaping @Sendable () -> Void) {
+        let now = replays.withLockedValue { queue -> Bool in
+            if queue.running {
+                queue.waiting.append(replay)
+                return false
+            }
+            queue.running = true
+            return true
+        }
+        guard now else { return }
+        readsInFlight.withLockedValue { $0 += 1 }
+        replay()
+    }
+
+    func replayEnded() {
+        let next = replays.withLockedValue { queue -> (@Sendable () -> Void)? in
+            guard !queue.waiting.isEmpty else {
+                queue.running = false
+                return nil
+            }
+            return queue.waiting.removeFirst()
+        }
+        guard let next else { return endRead() }
+        next()
+    }
+
     /// False once the connection is closing or closed: work queued for it can be dropped.
     var isOpen: Bool { !outbox.isSealed && outbox.channel.isActive }
 

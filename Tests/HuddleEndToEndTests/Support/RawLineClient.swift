@@ -32,9 +32,17 @@ final class RawLineClient: Sendable {
     private let inbox = NIOLockedValueBox(Inbox())
     private let channel: any Channel
 
-    init(port: Int, trust: TLSTrust) async throws {
+    /// `networkLike` makes the connection behave like one across a real network: segments of
+    /// 1,400 bytes instead of loopback's 64 KiB, so that the server's kernel takes tens of
+    /// kilobytes at a time (its send buffer follows the segment size) instead of megabytes.
+    init(port: Int, trust: TLSTrust, networkLike: Bool = false) async throws {
         let inbox = self.inbox
-        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if networkLike {
+            bootstrap = bootstrap.channelOption(
+                ChannelOptions.socket(.init(CInt(IPPROTO_TCP)), .init(CInt(TCP_MAXSEG))), value: 1400)
+        }
+        channel = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
