@@ -25,6 +25,14 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var authTimer: Scheduled<Void>?
     private var heartbeatTask: RepeatedTask?
     private var closing = false
+    private var inactive = false
+    /// True while a request waits for a look at the admin changes (see `AdminRefresh`); the
+    /// requests behind it wait here, so that the connection's answers keep their order.
+    private var waitingForLook = false
+    private var held: [RPCRequest] = []
+    /// Requests that may queue behind a waiting one: reading stops while one waits, so only what
+    /// one read already brought can arrive, and past the rate limit's burst at that.
+    static let maxHeld = 256
 
     init(hub: Hub, registry: ConnectionRegistry, configuration: ServerConfiguration, flushLimit: Int?, logger: Logger) {
         self.hub = hub
@@ -78,6 +86,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        inactive = true
+        held = []
         authTimer?.cancel()
         heartbeatTask?.cancel()
         if let outbox { registry.remove(outbox) }
@@ -140,16 +150,52 @@ final class ConnectionHandler: ChannelInboundHandler {
             case .failure(let failure):
                 outbox.enqueue(RPCFrame.error(id: failure.id, failure.error))
             case .success(let request):
-                if let session {
-                    hub.handle(request, from: session)
-                } else {
-                    authenticate(request, outbox: outbox)
-                }
+                dispatch(request, outbox: outbox, loop: context.eventLoop)
             }
         }
     }
 
-    private func authenticate(_ request: RPCRequest, outbox: Outbox) {
+    private func dispatch(_ request: RPCRequest, outbox: Outbox, loop: any EventLoop) {
+        guard !waitingForLook else {
+            guard held.count < Self.maxHeld else {
+                outbox.enqueue(RPCFrame.error(id: request.id, RPCError(.rateLimited, "rate limited; retry later")))
+                return
+            }
+            held.append(request)
+            return
+        }
+        if let session {
+            let bound = NIOLoopBound(self, eventLoop: loop)
+            let answered = hub.handle(request, from: session) {
+                loop.execute { bound.value.resume(outbox: outbox, loop: loop) }
+            }
+            if !answered { pause(outbox) }
+        } else {
+            authenticate(request, outbox: outbox, loop: loop)
+        }
+    }
+
+    /// Stops reading until the request that waits for a look has been answered.
+    private func pause(_ outbox: Outbox) {
+        waitingForLook = true
+        outbox.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+    }
+
+    private func resume(outbox: Outbox, loop: any EventLoop) {
+        waitingForLook = false
+        guard !inactive, !closing else {
+            held = []
+            return
+        }
+        while !waitingForLook, !held.isEmpty {
+            dispatch(held.removeFirst(), outbox: outbox, loop: loop)
+        }
+        if !waitingForLook {
+            outbox.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+    }
+
+    private func authenticate(_ request: RPCRequest, outbox: Outbox, loop: any EventLoop) {
         guard request.method == Method.hello.rawValue else {
             outbox.enqueue(RPCFrame.error(id: request.id, .notAuthenticated))
             return
@@ -162,8 +208,30 @@ final class ConnectionHandler: ChannelInboundHandler {
             outbox.enqueue(RPCFrame.error(id: request.id, error))
             return
         }
-        switch hub.hello(id: request.id, token: token, outbox: outbox, heartbeatSeconds: configuration.heartbeatSeconds) {
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let decided = hub.hello(id: request.id, token: token, outbox: outbox, heartbeatSeconds: configuration.heartbeatSeconds) {
+            result in
+            loop.execute {
+                bound.value.helloDecided(result, id: request.id, outbox: outbox)
+                bound.value.resume(outbox: outbox, loop: loop)
+            }
+        }
+        if let decided {
+            helloDecided(decided, id: request.id, outbox: outbox)
+        } else {
+            pause(outbox)
+        }
+    }
+
+    private func helloDecided(_ result: Result<Session, RPCError>, id: RPCID, outbox: Outbox) {
+        switch result {
         case .success(let session):
+            guard !inactive else {
+                // The client went while its hello waited: the hub registered a session that no
+                // `channelInactive` will end.
+                hub.disconnected(session)
+                return
+            }
             self.session = session
             authTimer?.cancel()
             authTimer = nil
@@ -173,7 +241,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             }
         case .failure(let error):
             logger.info("authentication refused")
-            outbox.enqueue(RPCFrame.error(id: request.id, error))
+            outbox.enqueue(RPCFrame.error(id: id, error))
         }
     }
 }

@@ -2,8 +2,8 @@ import HuddleProtocol
 import Logging
 import ServiceLifecycle
 
-/// The daemon's clockwork: runs due timers (presence grace), checkpoints the WAL, notices admin
-/// changes made in the database by another process, and prunes history past its retention.
+/// The daemon's clockwork: runs due timers (presence grace), checkpoints the WAL and prunes
+/// history past its retention. (Admin changes are `AdminChanges`'.)
 public struct Housekeeping: Service {
     let hub: Hub
     let logger: Logger
@@ -17,7 +17,6 @@ public struct Housekeeping: Service {
     }
 
     public func run() async throws {
-        var adminVersion = (try? await hub.store.adminVersion()) ?? 0
         var ticks = 0
         var checkpointFailing = false
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
@@ -43,18 +42,6 @@ public struct Housekeeping: Service {
                 if !checkpointFailing {
                     checkpointFailing = true
                     logger.error("WAL checkpoint failed; retrying", metadata: ["error": "\(error)"])
-                }
-            }
-            if ticks % 2 == 0 {
-                do {
-                    let version = try await hub.store.adminVersion()
-                    if version != adminVersion {
-                        adminVersion = version
-                        try await hub.applyAdminChanges()
-                        logger.info("applied admin changes", metadata: ["admin.version": "\(version)"])
-                    }
-                } catch {
-                    logger.warning("could not check for admin changes", metadata: ["error": "\(error)"])
                 }
             }
             if ticks % 50 == 0 { Allocator.returnFreeMemory() }

@@ -6,7 +6,16 @@ import NIOCore
 /// The method table: who may call what, and what it does. Preconditions (authenticated, role,
 /// params) are checked here; the decisions themselves are the core's.
 extension Hub {
-    func handle(_ request: RPCRequest, from session: Session) {
+    /// Handles one request. A request refused for an unknown team or user (-32003) is tried again
+    /// after a look at the admin changes committed so far (SPEC §9: a team added a moment ago
+    /// can be joined at once): then `handle` returns false, and `resumed` runs once the request
+    /// has been answered or queued, on another thread, so that the connection keeps its
+    /// requests in order meanwhile.
+    @discardableResult
+    func handle(
+        _ request: RPCRequest, from session: Session, lookFirst: Bool = true,
+        resumed: @escaping @Sendable () -> Void = {}
+    ) -> Bool {
         do throws(RPCError) {
             guard let method = Method(rawValue: request.method) else {
                 throw RPCError(.methodNotFound, "unknown method '\(request.method)'", data: ["method": .string(request.method)])
@@ -30,8 +39,17 @@ extension Hub {
             case .queueReport: try reportQueue(request, session)
             }
         } catch {
+            if lookFirst, error.code == .unknownEntity,
+                adminRefresh.afterNextLook({ [self] in
+                    handle(request, from: session, lookFirst: false)
+                    resumed()
+                })
+            {
+                return false
+            }
             session.reply(request.id, error: error)
         }
+        return true
     }
 
     /// Runs a state change on the working floor and queues it for commit, with what follows from
@@ -296,10 +314,15 @@ extension Hub {
     /// A queue report from outside the protocol (the HTTP side): the same checks and commit as
     /// `queue.report`, answered with the `queue` event's seq once it is committed.
     public func submitQueueReport(token: String, team: String, params: Params) async -> Result<Int64, RPCError> {
-        await withCheckedContinuation { continuation in
+        let user: String
+        do throws(RPCError) {
+            user = try await authenticate(token: token)
+        } catch {
+            return .failure(error)
+        }
+        return await withCheckedContinuation { continuation in
             let now = clock.now()
             do throws(RPCError) {
-                let user = try authenticate(token: token)
                 if let named = try params.optionalString("team"), named != team {
                     throw .invalidParam("team", "the team in the body must match the path")
                 }
@@ -318,12 +341,19 @@ extension Hub {
     }
 
     /// The user a bearer token belongs to (constant-time check of the secret), for the HTTP side.
-    public func authenticate(token: String) throws(RPCError) -> String {
+    /// A token the daemon does not know is refused only after a look at the admin changes
+    /// committed so far, as on the protocol port.
+    public func authenticate(token: String) async throws(RPCError) -> String {
         guard let (key, hash) = Tokens.parse(token) else { throw RPCError(.notAuthenticated, "invalid token") }
-        return try withState { state throws(RPCError) in
-            guard let credential = state.credentials[key], credential.matches(hash) else {
-                throw RPCError(.notAuthenticated, "invalid token")
-            }
+        if let user = knownUser(key: key, hash: hash) { return user }
+        await adminRefresh.nextLook()
+        guard let user = knownUser(key: key, hash: hash) else { throw RPCError(.notAuthenticated, "invalid token") }
+        return user
+    }
+
+    private func knownUser(key: String, hash: [UInt8]) -> String? {
+        state.withLockedValue { state in
+            guard let credential = state.credentials[key], credential.matches(hash) else { return nil }
             return credential.user
         }
     }

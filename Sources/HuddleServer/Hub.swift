@@ -89,6 +89,8 @@ public final class Hub: Sendable {
     let logger: Logger
     let configuration: NIOLockedValueBox<ServerConfiguration>
     let state = NIOLockedValueBox(State())
+    /// Where a request that a recent admin change could make valid waits for a look at them.
+    public let adminRefresh = AdminRefresh()
 
     public init(store: Store, clock: any WallClock, configuration: ServerConfiguration, logger: Logger) {
         self.store = store
@@ -140,17 +142,37 @@ public final class Hub: Sendable {
 
     /// `session.hello`: checks the token and registers the session. The answer is sent once the
     /// user's presence is committed, so that whatever the client does next sees it connected.
-    func hello(id: RPCID, token: String, outbox: Outbox, heartbeatSeconds heartbeat: Int64) -> Result<Session, RPCError> {
+    ///
+    /// A token the daemon does not know is refused only after a look at the admin changes
+    /// committed so far (SPEC §9: a token printed by `huddled user add` a moment ago works on the
+    /// first hello). Then `hello` returns nil and `later` gets the outcome, on another thread.
+    func hello(
+        id: RPCID, token: String, outbox: Outbox, heartbeatSeconds heartbeat: Int64,
+        later: @escaping @Sendable (Result<Session, RPCError>) -> Void
+    ) -> Result<Session, RPCError>? {
+        if let decided = tryHello(id: id, token: token, outbox: outbox, heartbeatSeconds: heartbeat) {
+            return decided
+        }
+        let queued = adminRefresh.afterNextLook { [self] in
+            later(
+                tryHello(id: id, token: token, outbox: outbox, heartbeatSeconds: heartbeat)
+                    ?? .failure(RPCError(.notAuthenticated, "invalid token")))
+        }
+        return queued ? nil : .failure(RPCError(.notAuthenticated, "invalid token"))
+    }
+
+    /// The hello decided with what the daemon knows now; nil for a token it does not know.
+    private func tryHello(id: RPCID, token: String, outbox: Outbox, heartbeatSeconds heartbeat: Int64) -> Result<Session, RPCError>? {
         guard let (key, hash) = Tokens.parse(token) else {
             return .failure(RPCError(.notAuthenticated, "invalid token"))
         }
         let maxSessions = config.maxSessionsPerUser
         let now = clock.now()
-        let (result, startCommit) = state.withLockedValue { state -> (Result<Session, RPCError>, Bool) in
+        let (result, startCommit) = state.withLockedValue { state -> (Result<Session, RPCError>?, Bool) in
             guard state.accepting else { return (.failure(RPCError(.internalError, "the server is shutting down")), false) }
             guard let credential = state.credentials[key], credential.matches(hash),
                 let user = state.working.users[credential.user]
-            else { return (.failure(RPCError(.notAuthenticated, "invalid token")), false) }
+            else { return (nil, false) }
             let existing = state.sessionsByUser[user.name] ?? []
             guard existing.count < maxSessions else {
                 return (
@@ -241,7 +263,8 @@ public final class Hub: Sendable {
 
     /// Applies users, teams and tokens changed in the database (by `huddled user|team …`). A
     /// session whose token was rotated or whose user was removed is closed with `token_revoked`.
-    public func applyAdminChanges() async throws {
+    @discardableResult
+    public func applyAdminChanges() async throws -> [Session] {
         let (loaded, tokenKeys) = try await store.loadFloorAsync()
         let credentials = try await store.loadCredentials()
         let revoked = state.withLockedValue { state -> [Session] in
@@ -254,6 +277,7 @@ public final class Hub: Sendable {
             logger.info("closing session of a revoked token", metadata: ["user": "\(session.user)"])
             session.close(.tokenRevoked)
         }
+        return revoked
     }
 
     /// Every live session, for shutdown.

@@ -2,29 +2,42 @@ import ArgumentParser
 import Foundation
 import HuddleCore
 import HuddleProtocol
+import HuddleServer
 import HuddleStore
 
 /// Opens the data folder's database for an admin subcommand, creating the folder if needed.
-/// These work whether or not the daemon runs: SQLite's WAL lets both write, and the daemon
-/// notices the change within a second.
+/// These work whether or not the daemon runs: SQLite's WAL lets both write, and a change
+/// command then tells the running daemon (`tellDaemon`) before it prints its answer.
 func openStore(_ data: DataOption) throws -> Store {
     try FileManager.default.createDirectory(
         atPath: data.data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     return try Store(path: "\(data.data)/huddle.sqlite")
 }
 
+/// Makes the daemon serving this data folder apply the change just committed, so that it is in
+/// force when the command returns (SPEC §9): the old token refused, a removed user's sessions
+/// ended, a new team joinable. A daemon that cannot be reached still finds the change by itself
+/// (on an unknown token or team, and by its poll); the command says so on stderr.
+func tellDaemon(_ data: DataOption) async {
+    if case .unconfirmed(let why) = await AdminSocket.tell(data: data.data) {
+        FileHandle.standardError.write(
+            Data("huddled: committed, but the running daemon did not confirm it (\(why)); it applies the change within a few seconds\n".utf8))
+    }
+}
+
 struct TeamCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "team", abstract: "Manage teams.", subcommands: [Add.self, List.self])
 
-    struct Add: ParsableCommand {
+    struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a team with the default policy.")
         @Argument(help: "The team's name (a-z, 0-9, '-', '_', '.').") var team: String
         @OptionGroup var data: DataOption
 
-        func run() throws {
+        func run() async throws {
             let store = try openStore(data)
             if try store.addTeam(team, now: SystemWallClock().now()) {
+                await tellDaemon(data)
                 print("team \(team) created")
             } else {
                 print("team \(team) already exists")
@@ -49,7 +62,7 @@ struct UserCommand: ParsableCommand {
         commandName: "user", abstract: "Manage users and their tokens.",
         subcommands: [Add.self, List.self, Remove.self, Token.self])
 
-    struct Add: ParsableCommand {
+    struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add a user; prints the token alone on the last line (shown once, stored as a hash).")
         @Argument(help: "The user's name.") var name: String
@@ -61,9 +74,10 @@ struct UserCommand: ParsableCommand {
             guard Role(rawValue: role) != nil else { throw ValidationError("role must be agent, supervisor, bot or admin") }
         }
 
-        func run() throws {
+        func run() async throws {
             let token = try openStore(data).addUser(
                 name, role: Role(rawValue: role) ?? .agent, teams: teams, now: SystemWallClock().now())
+            await tellDaemon(data)
             print("user \(name) (\(role)) added\(teams.isEmpty ? "" : " to \(teams.joined(separator: ", "))"); token:")
             print(token)
         }
@@ -80,25 +94,27 @@ struct UserCommand: ParsableCommand {
         }
     }
 
-    struct Remove: ParsableCommand {
+    struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a user; their open sessions end.")
         @Argument var name: String
         @OptionGroup var data: DataOption
 
-        func run() throws {
+        func run() async throws {
             try openStore(data).removeUser(name)
+            await tellDaemon(data)
             print("user \(name) removed")
         }
     }
 
-    struct Token: ParsableCommand {
+    struct Token: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Issue a new token (the old one stops working, open sessions end); prints it on the last line.")
         @Argument var name: String
         @OptionGroup var data: DataOption
 
-        func run() throws {
+        func run() async throws {
             let token = try openStore(data).rotateToken(name)
+            await tellDaemon(data)
             print("new token for \(name):")
             print(token)
         }

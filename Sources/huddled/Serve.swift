@@ -162,6 +162,7 @@ struct Serve: AsyncParsableCommand {
                     // After the protocol server: the group stops services in reverse order.
                     .init(service: http),
                     .init(service: Housekeeping(hub: hub, logger: logger)),
+                    .init(service: AdminChanges(hub: hub, socketPath: AdminSocket.path(data: dataDirectory), logger: logger)),
                     .init(service: reload),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

@@ -12,7 +12,7 @@ extension HTTPRoutes {
         let token = try Self.bearerToken(request.headers[.authorization])
         let user: String
         do {
-            user = try hub.authenticate(token: token)
+            user = try await hub.authenticate(token: token)
         } catch {
             throw .unauthorized("invalid token")
         }
