@@ -262,7 +262,6 @@ import Testing
 
         // A queue report with a node out.
         let coach = try daemon.addUser("bot-1", role: .bot, teams: ["floor-a"])
-        try await Task.sleep(for: .milliseconds(600))
         let bot = try await daemon.session(coach)
         _ = try await bot.request(
             "queue.report",

@@ -122,7 +122,6 @@ final class TestDaemon: @unchecked Sendable {
     /// is granted, set by a supervisor `coach` (added on first use) while the daemon runs.
     func relaxCoverage(_ team: String) async throws {
         let token = try addUser("coach-\(team)", role: .supervisor, teams: [team])
-        try await Task.sleep(for: .milliseconds(600))  // the daemon notices admin changes within 400 ms
         let coach = try await session(token)
         _ = try await coach.request(
             "policy.set", ["team": .string(team), "policy": ["min_available": 0, "max_on_break": 1000], "comment": "test"])

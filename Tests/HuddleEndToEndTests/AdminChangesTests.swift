@@ -1,0 +1,151 @@
+import Foundation
+import HuddleClient
+import HuddleProtocol
+import Testing
+
+/// SPEC §9: an admin change is in force on the very next request, every time. These tests do
+/// what scripts do: run `huddled user|team …` against the running daemon and use the result on
+/// the next line, with no pause in between.
+@Suite struct AdminChangesTests {
+    @Test func aUserAndTeamAddedAMomentAgoSignInAndJoinAtOnce() async throws {
+        let daemon = try TestDaemon()
+        try await daemon.start()
+        for index in 0..<100 {
+            let team = "floor-\(index)"
+            try daemon.addTeam(team)
+            let token = try daemon.addUser("agent-\(index)", role: .agent, teams: [team])
+            let peer = try await daemon.session(token)
+            let joined = try await peer.request("team.join", ["team": .string(team)])
+            #expect(joined["snapshot"]?["members"]?.arrayValue?.isEmpty == false, "round \(index): \(joined)")
+            await peer.close()
+        }
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test func aRotatedTokenIsRefusedAndItsSessionsHaveEndedWhenTheCommandReturns() async throws {
+        let daemon = try TestDaemon()
+        try daemon.addTeam("floor-a")
+        let old = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.start()
+        let session = try await daemon.session(old)
+
+        let output = try daemon.admin(["user", "token", "alice"])
+        let new = String(output.split(separator: "\n").last ?? "")
+        // The daemon has closed the old session before the command returned: a request on it is
+        // never answered again.
+        await #expect(throws: (any Error).self) { try await session.request("session.ping") }
+        let withOld = try await daemon.connect()
+        await #expect(throws: RPCError.self) {
+            try await withOld.request("session.hello", ["token": .string(old), "client": "x"])
+        }
+        let withNew = try await daemon.session(new)
+        #expect(try await withNew.request("session.ping") == [:])
+        #expect(try await session.waitForEnd(within: .seconds(5)) == "token_revoked")
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test func aRemovedUsersSessionsHaveEndedWhenTheCommandReturns() async throws {
+        let daemon = try TestDaemon()
+        try daemon.addTeam("floor-a")
+        let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a"])
+        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.start()
+        let session = try await daemon.session(bob)
+        let second = try await daemon.session(bob)
+        let supervisor = try await daemon.session(sam)
+
+        try daemon.admin(["user", "remove", "bob"])
+        await #expect(throws: (any Error).self) { try await session.request("session.ping") }
+        await #expect(throws: (any Error).self) { try await second.request("session.ping") }
+        // The floor no longer lists bob: the next request after the command sees the change.
+        let joined = try await supervisor.request("team.join", ["team": "floor-a"])
+        let names = joined["snapshot"]?["members"]?.arrayValue?.compactMap { $0["user"]?.stringValue } ?? []
+        #expect(!names.contains("bob"), "\(joined)")
+        #expect(try await session.waitForEnd(within: .seconds(5)) == "token_revoked")
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test func bearerTokensFollowAdminChangesAtOnce() async throws {
+        let floor = try await HTTPTests.Fixture()
+        let body = try floor.body(#"{"calls_waiting": 1, "oldest_wait_s": 1}"#)
+        for index in 0..<10 {
+            let token = try floor.daemon.addUser("bot-\(index)", role: .bot, teams: ["floor-a"])
+            let reply = try floor.post(token: token, bodyFile: body)
+            #expect(reply.status == 202, "bot-\(index): \(reply.status) \(reply.body)")
+        }
+        let output = try floor.daemon.admin(["user", "token", "qbot"])
+        let new = String(output.split(separator: "\n").last ?? "")
+        #expect(try floor.post(token: floor.bot, bodyFile: body).status == 401)
+        #expect(try floor.post(token: new, bodyFile: body).status == 202)
+        try floor.daemon.admin(["user", "remove", "bot-0"])
+        #expect(try floor.post(token: floor.bot, bodyFile: body).status == 401)
+        #expect(try await floor.daemon.stop() == 0)
+    }
+
+    /// A flood of unknown tokens is answered, each after a look at the admin changes, without
+    /// delaying a real user's sign-in; the looks are shared, so it costs a few reads, not one
+    /// per token.
+    @Test func unknownTokensAreRefusedWithoutHoldingUpOthers() async throws {
+        let daemon = try TestDaemon()
+        try daemon.addTeam("floor-a")
+        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.start()
+        let peers = try await withThrowingTaskGroup(of: Peer.self) { group in
+            for _ in 0..<50 { group.addTask { try await daemon.connect() } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, peer) in peers.enumerated() {
+                group.addTask {
+                    let token = "hdl_" + String(format: "unknown%05d", index) + "_" + String(repeating: "0", count: 64)
+                    await #expect(throws: RPCError.self) {
+                        try await peer.request("session.hello", ["token": .string(token), "client": "x"])
+                    }
+                }
+            }
+            group.addTask {
+                let session = try await daemon.session(alice)
+                #expect(try await session.request("session.ping") == [:])
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await daemon.stop() == 0)
+    }
+
+    /// The README's scripted example, run as written (with the built binaries for `swift run`,
+    /// the test daemon's port, and a home of its own).
+    @Test func theReadmesScriptedExampleWorks() async throws {
+        let readme = try String(contentsOfFile: Self.repository + "/README.md", encoding: .utf8)
+        let script = try #require(Self.block(after: "<!-- tested: scripted example", in: readme))
+        let daemon = try TestDaemon()
+        try daemon.addTeam("floor-a")
+        try await daemon.start()
+        // The example's admin commands use the default data folder, ./huddle-data.
+        try FileManager.default.createSymbolicLink(atPath: daemon.directory + "/huddle-data", withDestinationPath: daemon.data)
+        let runnable = script
+            .replacingOccurrences(of: "swift run --quiet huddled", with: TestDaemon.huddled)
+            .replacingOccurrences(of: "swift run --quiet huddle", with: TestDaemon.huddle)
+            .replacingOccurrences(of: "127.0.0.1:7447", with: "127.0.0.1:\(daemon.port)")
+        let path = daemon.directory + "/example.sh"
+        try ("set -euo pipefail\ncd \(daemon.directory)\n" + runnable).write(toFile: path, atomically: true, encoding: .utf8)
+        let home = daemon.directory + "/home"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let run = try TestDaemon.run(
+            "/bin/bash", [path], environment: ["HOME": home, "PATH": "/usr/bin:/bin", "TERM": "dumb"], check: false)
+        #expect(run.status == 0, "stdout:\n\(run.stdout)\nstderr:\n\(run.stderr)")
+        #expect(run.stdout.contains("carol"), "\(run.stdout)")
+        #expect(try await daemon.stop() == 0)
+    }
+
+    static let repository = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    /// The fenced block that follows `marker`.
+    static func block(after marker: String, in text: String) -> String? {
+        guard let start = text.range(of: marker),
+            let open = text.range(of: "```sh\n", range: start.upperBound..<text.endIndex),
+            let close = text.range(of: "\n```", range: open.upperBound..<text.endIndex)
+        else { return nil }
+        return String(text[open.upperBound..<close.lowerBound]) + "\n"
+    }
+}
