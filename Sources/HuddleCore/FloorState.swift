@@ -207,6 +207,12 @@ public struct Floor: Sendable {
         return event
     }
 
+    /// How long after `name`'s last session ends their presence turns false: the shortest grace
+    /// among their teams (the policy's default for a user in none).
+    public func presenceGrace(of name: String) -> Int64 {
+        users[name]?.teams.compactMap { teams[$0]?.policy.presenceGraceS }.min() ?? Policy().presenceGraceS
+    }
+
     /// A user's first live session began, or their last one ended.
     public mutating func setLive(_ name: String, _ isLive: Bool) {
         guard live.contains(name) != isLive else { return }

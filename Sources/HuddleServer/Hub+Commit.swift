@@ -3,71 +3,31 @@ import HuddleProtocol
 import HuddleStore
 import NIOCore
 
-/// The commit pipeline: changes queue up while a transaction is in flight and the next
-/// transaction takes all of them (group commit). Completion callbacks apply the batch to the
-/// committed floor, fan the events out and answer the requests, all under the lock.
+/// The driver of the commit pipeline (`CommitPipeline`): it starts the transactions the
+/// pipeline asks for and, in their completion callbacks, fans the events out and answers the
+/// requests, all under the lock, so that bytes reach every outbox in the order of the seqs.
 extension Hub {
+    typealias Change = CommitPipeline<Reply>.Change
+
     /// Queues `events` (already applied to `working`) with the answer to send once committed.
     /// Returns true when the caller must start a commit (call `commitNext()` after unlocking).
-    static func submit(_ events: [Event], reply: Reply?, into state: inout State) -> Bool {
-        guard !events.isEmpty || reply != nil else { return false }
-        let change = state.pendingBase + state.pending.count
-        for (index, event) in events.enumerated() {
-            if case .coverage = event.payload { state.pendingCoverage[event.team] = (change, index) }
-        }
-        state.pending.append(PendingChange(events: events, reply: reply))
-        return !state.committing
-    }
-
-    /// `Floor.settle` with the group commit's folding: a team whose last `coverage` event still
-    /// waits in `pending` gets new figures written into that event instead of another one. Under
-    /// load, when changes queue behind a commit, a team announces its coverage once per commit
-    /// instead of once per change: a whole floor reconnecting would otherwise send each member
-    /// one coverage event per teammate. One change at a time, nothing is folded.
-    func settle(_ names: [String], state: inout State, now: Timestamp) -> [Event] {
-        let base = state.pendingBase
-        let waiting =
-            state.pendingCoverage.isEmpty
-            ? [] : Set(names.filter { state.pendingCoverage[$0].map { $0.change >= base } ?? false })
-        let (events, folded) = state.working.settle(names, now: now, folding: waiting)
-        for (team, figures) in folded {
-            guard let at = state.pendingCoverage[team] else { continue }
-            state.pending[at.change - base].events[at.event].payload = .coverage(figures)
-        }
-        return events
-    }
-
-    /// Answers at once when there is nothing to commit, otherwise after the commit.
-    func submitAndRun(_ events: [Event], reply: Reply?, state: inout State) -> Bool {
-        if events.isEmpty, state.pending.isEmpty, !state.committing, let reply {
+    func submit(_ events: [Event], reply: Reply?, state: inout State) -> Bool {
+        switch state.pipeline.submit(events, reply: reply) {
+        case .answerNow(let reply):
             deliver(reply)
             return false
+        case .startCommit: return true
+        case .queued: return false
         }
-        return Self.submit(events, reply: reply, into: &state)
     }
 
     func commitNext() {
         let maxBatch = config.commitMaxBatch
-        let batch = state.withLockedValue { state -> [PendingChange]? in
-            guard !state.committing, !state.pending.isEmpty else { return nil }
-            state.committing = true
-            var cut = 0
-            var count = 0
-            for change in state.pending {
-                guard cut == 0 || count + change.events.count <= maxBatch else { break }
-                cut += 1
-                count += change.events.count
-            }
-            let taken = Array(state.pending.prefix(cut))
-            state.pending.removeFirst(cut)
-            state.pendingBase += cut
-            return taken
-        }
-        guard let batch else { return }
+        guard let batch = state.withLockedValue({ $0.pipeline.nextBatch(maxEvents: maxBatch) }) else { return }
         // Encoding happens here, after the lock: every request path queues on that lock.
-        let events = batch.flatMap(\.events).map(EncodedEvent.init)
+        let events = batch.events.map(EncodedEvent.init)
         let lines = events.map { ByteBuffer(bytes: $0.line) }
-        let replies = batch.map { $0.reply.map(Self.encode) }
+        let replies = batch.changes.map { $0.reply.map(Self.encode) }
         let started = ContinuousClock.now
         store.commit(events) { result in
             ServerMetrics.commitFinished(events: events.count, startedAt: started, result)
@@ -83,32 +43,25 @@ extension Hub {
 
     /// `lines` holds the encoded events of `batch`, in order, and `replies` its encoded replies.
     private func finish(
-        _ batch: [PendingChange], lines: [ByteBuffer], replies: [ByteBuffer??], _ result: Result<Void, any Error>
+        _ batch: CommitPipeline<Reply>.Batch, lines: [ByteBuffer], replies: [ByteBuffer??], _ result: Result<Void, any Error>
     ) {
         var wakeups = Wakeups()
         let (more, waiters) = state.withLockedValue { state -> (Bool, [CheckedContinuation<Void, Never>]) in
-            state.committing = false
+            let completion: CommitPipeline<Reply>.Completion
             switch result {
             case .success:
-                publish(batch, lines: lines, replies: replies, in: &state, wakeups: &wakeups)
+                completion = state.pipeline.committed(batch)
+                publish(completion.published, lines: lines, replies: replies, in: &state, wakeups: &wakeups)
             case .failure(let error):
-                // Nothing of this batch is stored, and what queued behind it was decided on top
-                // of it: refuse all of it and go back to what is committed.
+                completion = state.pipeline.failed(batch)
                 logger.error(
-                    "commit failed; the changes were refused", metadata: ["error": "\(error)", "changes": "\(batch.count)"])
-                let refused = batch + state.pending
-                state.pendingBase += state.pending.count
-                state.pending.removeAll()
-                state.pendingCoverage.removeAll()
-                state.working = state.committed
-                for change in refused {
-                    change.reply?.fail(.internalError)
-                }
+                    "commit failed; the changes were refused",
+                    metadata: ["error": "\(error)", "changes": "\(completion.refused.count)"])
+                for change in completion.refused { change.reply?.fail(.internalError) }
             }
-            if state.pending.isEmpty {
-                let waiters = state.idleWaiters
-                state.idleWaiters.removeAll()
-                return (false, waiters)
+            guard completion.more else {
+                defer { state.idleWaiters.removeAll() }
+                return (false, state.idleWaiters)
             }
             return (true, [])
         }
@@ -139,14 +92,14 @@ extension Hub {
         }
     }
 
-    /// Applies a committed batch to the committed floor and sends it. A session that gets an
+    /// Sends a committed batch (already part of the committed floor). A session that gets an
     /// answer in this batch, or events of more than one team, receives one buffer per event in
     /// commit order, each answer after its change's events. Every other subscriber of a team gets
     /// the team's events of the batch as one buffer: one queue operation per subscriber and batch
     /// instead of one per event (per-delivery retains, locks and appends were a fifth of the
     /// fan-out's CPU, Benchmarks/README.md), and the drain has nothing left to merge.
     private func publish(
-        _ batch: [PendingChange], lines: [ByteBuffer], replies: [ByteBuffer??], in state: inout State,
+        _ batch: [Change], lines: [ByteBuffer], replies: [ByteBuffer??], in state: inout State,
         wakeups: inout Wakeups
     ) {
         var teams: [String: TeamBatch] = [:]
@@ -181,7 +134,6 @@ extension Hub {
         index = 0
         for (position, change) in batch.enumerated() {
             for event in change.events {
-                state.committed.apply(event)
                 fanOut(event, line: lines[index], to: oneByOneOf[event.team] ?? [], in: &state, wakeups: &wakeups)
                 index += 1
             }
@@ -201,12 +153,12 @@ extension Hub {
         var recipients = 0
         for id in ids {
             guard let subscriber = state.subscribers[event.team]?[id] else { continue }
-            if supervisorsOnly && !subscriber.session.role.seesSupervisorStream { continue }
+            if supervisorsOnly && !subscriber.readsSupervisorStream { continue }
             recipients += 1
             if subscriber.held != nil {
                 state.subscribers[event.team]?[id]?.held?.append(line)
             } else {
-                subscriber.session.outbox.enqueue(line, wakeups: &wakeups)
+                subscriber.sink.enqueue(line, wakeups: &wakeups)
             }
         }
         ServerMetrics.delivered(recipients)
@@ -223,14 +175,14 @@ extension Hub {
         var recipients = 0
         var held: [(UInt64, ByteBuffer)] = []
         for (id, subscriber) in state.subscribers[team] ?? [:] where skipping.isEmpty || !skipping.contains(id) {
-            guard let (buffer, count) = subscriber.session.role.seesSupervisorStream ? supervisors : everyone else {
+            guard let (buffer, count) = subscriber.readsSupervisorStream ? supervisors : everyone else {
                 continue
             }
             recipients += count
             if subscriber.held != nil {
                 held.append((id, buffer))
             } else {
-                subscriber.session.outbox.enqueue(buffer, wakeups: &wakeups)
+                subscriber.sink.enqueue(buffer, wakeups: &wakeups)
             }
         }
         for (id, buffer) in held { state.subscribers[team]?[id]?.held?.append(buffer) }

@@ -34,7 +34,7 @@ extension Hub {
         }
         let plan = try withState { state throws(RPCError) -> ReplayPlan? in
             guard state.accepting else { throw RPCError(.internalError, "the server is shutting down") }
-            let teamState = try state.committed.requireMember(session.user, of: team)
+            let teamState = try state.pipeline.committed.requireMember(session.user, of: team)
             // A second join while the first one's replay is still being read would take over its
             // held events and leave the first answer with a gap.
             if state.subscribers[team]?[session.id]?.held != nil {
@@ -43,7 +43,7 @@ extension Hub {
             let supervisor = session.role.seesSupervisorStream
             var result: [String: JSONValue] = [
                 "epoch": .string(teamState.epoch), "seq": .int(teamState.seq), "recovered": false,
-                "snapshot": state.committed.snapshot(of: team, viewer: session.role, viewerName: session.user),
+                "snapshot": state.pipeline.committed.snapshot(of: team, viewer: session.role, viewerName: session.user),
             ]
             if supervisor { result["supervisors_seq"] = .int(teamState.supervisorsSeq) }
             // A supervisor's replay covers both streams: without `supervisors_seq` the

@@ -59,8 +59,8 @@ extension Hub {
         let start = try withState { state throws(RPCError) -> Bool in
             guard state.accepting else { throw RPCError(.internalError, "the server is shutting down") }
             var (events, reply) = try body(&state)
-            events += settle(events.map(\.team), state: &state, now: now)
-            return submitAndRun(events, reply: reply, state: &state)
+            events += state.pipeline.settle(events.map(\.team), now: now)
+            return submit(events, reply: reply, state: &state)
         }
         if start { commitNext() }
     }
@@ -90,8 +90,8 @@ extension Hub {
         let now = clock.now()
         try change { state throws(RPCError) in
             var events: [Event] = []
-            if session.role.hasStatus, state.working.users[session.user]?.status.status != .offline {
-                events = try state.working.setOwnStatus(
+            if session.role.hasStatus, state.pipeline.working.users[session.user]?.status.status != .offline {
+                events = try state.pipeline.working.setOwnStatus(
                     user: session.user, StatusRequest(status: .offline), now: now
                 ).1
             }
@@ -103,7 +103,7 @@ extension Hub {
         let statusRequest = try StatusRequest(params: request.params)
         let now = clock.now()
         try change { state throws(RPCError) in
-            let (decision, events) = try state.working.setOwnStatus(
+            let (decision, events) = try state.pipeline.working.setOwnStatus(
                 user: session.user, statusRequest, now: now)
             var extra: [String: JSONValue] = [:]
             switch decision {
@@ -115,7 +115,7 @@ extension Hub {
                 extra["position"] = .int(Int64(position))
                 if let team = events.first?.team { extra["team"] = .string(team) }
             }
-            let result = Self.seqResult(events, visibleTo: session.user, in: state.working, extra: extra)
+            let result = Self.seqResult(events, visibleTo: session.user, in: state.pipeline.working, extra: extra)
             return (events, Reply(session: session, id: request.id, result: result))
         }
     }
@@ -132,9 +132,9 @@ extension Hub {
             allowEmpty: true)
         let now = clock.now()
         try change { state throws(RPCError) in
-            let events = try state.working.forceStatus(
+            let events = try state.pipeline.working.forceStatus(
                 by: session.user, target: target, status: status, note: note, now: now)
-            let result = Self.seqResult(events, visibleTo: session.user, in: state.working)
+            let result = Self.seqResult(events, visibleTo: session.user, in: state.pipeline.working)
             return (events, Reply(session: session, id: request.id, result: result))
         }
     }
@@ -144,7 +144,7 @@ extension Hub {
         let text = try request.params.string("text")
         let now = clock.now()
         try change { state throws(RPCError) in
-            let event = try state.working.sendMessage(user: session.user, team: team, text: text, now: now)
+            let event = try state.pipeline.working.sendMessage(user: session.user, team: team, text: text, now: now)
             return ([event], Reply(session: session, id: request.id, result: ["seq": .int(event.seq)]))
         }
     }
@@ -154,7 +154,7 @@ extension Hub {
         // Read from the working floor: the answer goes out after every change queued before it,
         // so it must show them (a `policy.set` just before, say).
         try change { state throws(RPCError) in
-            let teamState = try state.working.requireMember(session.user, of: team)
+            let teamState = try state.pipeline.working.requireMember(session.user, of: team)
             return ([], Reply(session: session, id: request.id, result: teamState.policy.json))
         }
     }
@@ -165,7 +165,7 @@ extension Hub {
         let comment = try request.params.string("comment")
         let now = clock.now()
         try change { state throws(RPCError) in
-            let event = try state.working.setPolicy(by: session.user, team: team, patch: patch, comment: comment, now: now)
+            let event = try state.pipeline.working.setPolicy(by: session.user, team: team, patch: patch, comment: comment, now: now)
             guard case .policy(_, _, _, let policy) = event.payload else { return ([event], Reply(session: session, id: request.id, result: .null)) }
             return ([event], Reply(session: session, id: request.id, result: policy.json))
         }
@@ -173,7 +173,7 @@ extension Hub {
 
     private func policyHistory(_ request: RPCRequest, _ session: Session) throws(RPCError) {
         let team = try request.params.string("team")
-        _ = try withState { state throws(RPCError) in try state.committed.requireMember(session.user, of: team) }
+        _ = try withState { state throws(RPCError) in try state.pipeline.committed.requireMember(session.user, of: team) }
         store.policyHistory(team: team) { result in
             switch result {
             case .success(let versions):
@@ -190,7 +190,7 @@ extension Hub {
         let since = try request.params.optionalInt("since", in: 0...Int64.max)
         let limit = try request.params.optionalInt("limit", in: 1...1000) ?? 100
         let last = try withState { state throws(RPCError) in
-            try state.committed.requireMember(session.user, of: team).seq
+            try state.pipeline.committed.requireMember(session.user, of: team).seq
         }
         try session.beginRead()
         let after = since ?? max(0, last - limit)
@@ -235,7 +235,7 @@ extension Hub {
     private func leave(_ request: RPCRequest, _ session: Session) throws(RPCError) {
         let team = try request.params.string("team")
         try withState { state throws(RPCError) in
-            _ = try state.committed.requireMember(session.user, of: team)
+            _ = try state.pipeline.committed.requireMember(session.user, of: team)
             state.subscribers[team]?[session.id] = nil
         }
         session.reply(request.id, [:])
@@ -247,7 +247,7 @@ extension Hub {
         let team = try request.params.string("team")
         let now = clock.now()
         try change { state throws(RPCError) in
-            let events = try state.working.cancelWaitlist(session.user, team: team, now: now)
+            let events = try state.pipeline.working.cancelWaitlist(session.user, team: team, now: now)
             return (events, Reply(session: session, id: request.id, result: [:]))
         }
     }
@@ -257,7 +257,7 @@ extension Hub {
         let now = clock.now()
         let report = try QueueReport(params: request.params, by: session.user, at: now)
         try change { state throws(RPCError) in
-            let events = try state.working.reportQueue(report, team: team, now: now)
+            let events = try state.pipeline.working.reportQueue(report, team: team, now: now)
             return (events, Reply(session: session, id: request.id, result: ["seq": .int(events[0].seq)]))
         }
     }
@@ -267,7 +267,7 @@ extension Hub {
         let note = try request.params.optionalString("note") ?? ""
         let now = clock.now()
         try change { state throws(RPCError) in
-            let events = try state.working.acknowledgeAlert(id, by: session.user, note: note, now: now)
+            let events = try state.pipeline.working.acknowledgeAlert(id, by: session.user, note: note, now: now)
             return (events, Reply(session: session, id: request.id, result: ["supervisors_seq": .int(events[0].seq)]))
         }
     }
@@ -285,7 +285,7 @@ extension Hub {
         }
         guard from < to else { throw .invalidParam("to", "to must be after from") }
         try withState { state throws(RPCError) in
-            _ = try state.committed.requireMember(session.user, of: team)
+            _ = try state.pipeline.committed.requireMember(session.user, of: team)
             guard session.role == .supervisor || session.role == .admin else {
                 throw .forbidden("reports are for supervisors")
             }
@@ -328,7 +328,7 @@ extension Hub {
                 }
                 let report = try QueueReport(params: params, by: user, at: now)
                 try change { state throws(RPCError) in
-                    let events = try state.working.reportQueue(report, team: team, now: now)
+                    let events = try state.pipeline.working.reportQueue(report, team: team, now: now)
                     let reply = Reply(result: ["seq": .int(events[0].seq)]) { result in
                         continuation.resume(returning: result.map { $0["seq"]?.intValue ?? 0 })
                     }

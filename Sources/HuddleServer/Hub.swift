@@ -13,16 +13,18 @@ import NIOCore
 ///   order in which bytes reach every outbox is the order of the seqs;
 /// - nothing here blocks: SQLite runs on GRDB's queues and bytes leave through `Outbox`.
 public final class Hub: Sendable {
+    /// A team's subscriber: where its events go, and which of the team's streams it reads.
     struct Subscriber {
-        let session: Session
+        let sink: any EventSink
+        let readsSupervisorStream: Bool
         /// Live events held back while a `team.join` replay is being read.
         var held: [ByteBuffer]?
-    }
 
-    struct PendingChange {
-        /// Encoded by the commit pipeline, outside the lock.
-        var events: [Event]
-        var reply: Reply?
+        init(session: Session, held: [ByteBuffer]?) {
+            sink = session.outbox
+            readsSupervisorStream = session.role.seesSupervisorStream
+            self.held = held
+        }
     }
 
     /// The answer to send once a change is committed (or its refusal if the commit fails): to a
@@ -60,25 +62,13 @@ public final class Hub: Sendable {
     }
 
     struct State {
-        var committed = Floor()
-        var working = Floor()
+        /// The floors, the commit queue and the presence clocks: the state machine the hub
+        /// drives (`CommitPipeline.swift`).
+        var pipeline = CommitPipeline<Reply>()
         var credentials: [String: Credential] = [:]
         var sessions: [UInt64: Session] = [:]
         var sessionsByUser: [String: Set<UInt64>] = [:]
         var subscribers: [String: [UInt64: Subscriber]] = [:]
-        var pending: [PendingChange] = []
-        /// How many changes have left the front of `pending` (committed or refused) since start:
-        /// `pending[i]` is change number `pendingBase + i`.
-        var pendingBase = 0
-        /// Each team's `coverage` event that waits in `pending` (change number, index in it): a
-        /// later change of the figures is folded into it instead of making another event.
-        var pendingCoverage: [String: (change: Int, event: Int)] = [:]
-        var committing = false
-        var presenceDue: [String: Timestamp] = [:]
-        /// Since when each user without a live session has had none (for ghost sessions).
-        var absentSince: [String: Timestamp] = [:]
-        /// Which status period each user was already reminded of.
-        var reminded: [String: Timestamp] = [:]
         var nextSessionID: UInt64 = 1
         var accepting = true
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
@@ -107,28 +97,8 @@ public final class Hub: Sendable {
         let absences = try await store.loadAbsences()
         let now = clock.now()
         state.withLockedValue { state in
-            state.committed = floor
-            state.working = floor
+            state.pipeline.load(floor, absences: absences, now: now)
             state.credentials = credentials
-            // The same grace as a drop (`disconnected`): the smallest among the user's teams.
-            for team in floor.teams.values {
-                for user in team.announcedConnected {
-                    let due = now.adding(seconds: team.policy.presenceGraceS)
-                    state.presenceDue[user] = min(state.presenceDue[user] ?? due, due)
-                }
-            }
-            // The ghost clock: a user whose presence had already turned false has been away since
-            // the drop (the announcement came a grace later); a user the restart disconnected, or
-            // one never seen, starts it now.
-            for (name, user) in floor.users {
-                let connected = user.teams.contains { floor.teams[$0]?.announcedConnected.contains(name) ?? false }
-                if !connected, let announced = absences[name] {
-                    let grace = user.teams.compactMap { floor.teams[$0]?.policy.presenceGraceS }.min() ?? 10
-                    state.absentSince[name] = min(now, announced.adding(seconds: -grace))
-                } else {
-                    state.absentSince[name] = now
-                }
-            }
         }
     }
 
@@ -171,7 +141,7 @@ public final class Hub: Sendable {
         let (result, startCommit) = state.withLockedValue { state -> (Result<Session, RPCError>?, Bool) in
             guard state.accepting else { return (.failure(RPCError(.internalError, "the server is shutting down")), false) }
             guard let credential = state.credentials[key], credential.matches(hash),
-                let user = state.working.users[credential.user]
+                let user = state.pipeline.working.users[credential.user]
             else { return (nil, false) }
             let existing = state.sessionsByUser[user.name] ?? []
             guard existing.count < maxSessions else {
@@ -187,23 +157,18 @@ public final class Hub: Sendable {
             state.nextSessionID += 1
             state.sessions[session.id] = session
             state.sessionsByUser[user.name, default: []].insert(session.id)
-            state.presenceDue[user.name] = nil
-            state.absentSince[user.name] = nil
-            state.working.setLive(user.name, true)
-            state.committed.setLive(user.name, true)
-            var events = state.working.setPresence(user: user.name, connected: true, now: now)
-            events += settle(user.teams, state: &state, now: now)
+            let events = state.pipeline.arrived(user.name, now: now)
             let result: JSONValue = [
                 "user": .string(user.name), "role": .string(user.role.rawValue),
                 // Admins see every team (they may join any), so that an escalation reaches them.
                 "teams": .array(
-                    (user.role == .admin ? Array(state.working.teams.keys) : user.teams).sorted().map(JSONValue.string)),
+                    (user.role == .admin ? Array(state.pipeline.working.teams.keys) : user.teams).sorted().map(JSONValue.string)),
                 "server": .string(ProtocolVersion.server), "protocol": .int(ProtocolVersion.current),
                 "heartbeat_s": .int(heartbeat),
             ]
             var reply = Reply(session: session, id: id, result: result)
             reply.closeOnFailure = true
-            return (.success(session), submitAndRun(events, reply: reply, state: &state))
+            return (.success(session), submit(events, reply: reply, state: &state))
         }
         if startCommit { commitNext() }
         return result
@@ -220,16 +185,7 @@ public final class Hub: Sendable {
             state.sessionsByUser[session.user]?.remove(session.id)
             if state.sessionsByUser[session.user]?.isEmpty == true {
                 state.sessionsByUser[session.user] = nil
-                let grace =
-                    state.working.users[session.user]?.teams
-                    .compactMap { state.working.teams[$0]?.policy.presenceGraceS }.min() ?? 10
-                state.presenceDue[session.user] = now.adding(seconds: grace)
-                state.absentSince[session.user] = now
-                state.working.setLive(session.user, false)
-                state.committed.setLive(session.user, false)
-                // Coverage stops counting the user at the drop, not after the grace.
-                let teams = state.working.users[session.user]?.teams ?? []
-                return Self.submit(settle(teams, state: &state, now: now), reply: nil, into: &state)
+                return submit(state.pipeline.left(session.user, now: now), reply: nil, state: &state)
             }
             return false
         }
@@ -242,21 +198,13 @@ public final class Hub: Sendable {
         let now = clock.now()
         let start = state.withLockedValue { state -> Bool in
             guard state.accepting else { return false }
-            var events: [Event] = []
-            for (user, due) in state.presenceDue where due <= now {
-                state.presenceDue[user] = nil
-                guard state.sessionsByUser[user] == nil else { continue }
-                events += state.working.setPresence(user: user, connected: false, now: now)
-            }
-            let (timerEvents, reminders) = state.working.runTimers(
-                absentSince: state.absentSince, reminded: &state.reminded, now: now)
-            events += timerEvents
-            events += settle(Array(state.working.teams.keys), state: &state, now: now)
+            let sessions = state.sessionsByUser
+            let (events, reminders) = state.pipeline.tick(now: now) { sessions[$0] != nil }
             for reminder in reminders {
                 let line = ByteBuffer(bytes: RPCFrame.notification("reminder", reminder.json))
                 for id in state.sessionsByUser[reminder.user] ?? [] { state.sessions[id]?.outbox.enqueue(line) }
             }
-            return Self.submit(events, reply: nil, into: &state)
+            return submit(events, reply: nil, state: &state)
         }
         if start { commitNext() }
     }
@@ -268,8 +216,7 @@ public final class Hub: Sendable {
         let (loaded, tokenKeys) = try await store.loadFloorAsync()
         let credentials = try await store.loadCredentials()
         let revoked = state.withLockedValue { state -> [Session] in
-            state.committed.reconcileStructure(with: loaded)
-            state.working.reconcileStructure(with: loaded)
+            state.pipeline.reconcileStructure(with: loaded)
             state.credentials = credentials
             return state.sessions.values.filter { tokenKeys[$0.user] != $0.tokenKey }
         }
@@ -290,7 +237,7 @@ public final class Hub: Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let idle = state.withLockedValue { state -> Bool in
                 state.accepting = false
-                if !state.committing && state.pending.isEmpty { return true }
+                if state.pipeline.isIdle { return true }
                 state.idleWaiters.append(continuation)
                 return false
             }

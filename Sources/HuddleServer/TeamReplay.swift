@@ -50,7 +50,7 @@ final class TeamReplay: Sendable {
         let (team, session) = (self.team, self.session)
         let going = hub.state.withLockedValue { state -> Bool in
             guard session.isOpen, let held = state.subscribers[team]?[session.id]?.held else { return false }
-            if held.reduce(0, { $0 + $1.readableBytes }) > limit, let seqs = state.committed.teams[team] {
+            if held.reduce(0, { $0 + $1.readableBytes }) > limit, let seqs = state.pipeline.committed.teams[team] {
                 // Everything held is committed up to these seqs: read it back later instead.
                 state.subscribers[team]?[session.id]?.held = []
                 progress.withLockedValue { $0.catchUp = (seqs.seq, seqs.supervisorsSeq) }
@@ -117,11 +117,11 @@ final class TeamReplay: Sendable {
                     return nil
                 }
                 state.subscribers[team]?[session.id]?.held = nil
-                if catchUp != nil, let teamState = state.committed.teams[team] {
+                if catchUp != nil, let teamState = state.pipeline.committed.teams[team] {
                     // Some held events were dropped: a snapshot of now stands alone instead.
                     result["seq"] = .int(teamState.seq)
                     if result["supervisors_seq"] != nil { result["supervisors_seq"] = .int(teamState.supervisorsSeq) }
-                    result["snapshot"] = state.committed.snapshot(
+                    result["snapshot"] = state.pipeline.committed.snapshot(
                         of: team, viewer: session.role, viewerName: session.user)
                     session.reply(id, .object(result))
                 } else {

@@ -25,10 +25,10 @@ extension Hub {
             for session in state.sessions.values {
                 reading.sessions[session.role, default: 0] += 1
             }
-            for (name, team) in state.committed.teams {
+            for (name, team) in state.pipeline.committed.teams {
                 var figures = MetricsReading.Team()
                 // A team that has never announced its coverage (no agent yet) gets it computed.
-                if let coverage = team.coverage ?? state.committed.coverage(of: name) {
+                if let coverage = team.coverage ?? state.pipeline.committed.coverage(of: name) {
                     figures.available = coverage.available
                     figures.required = coverage.required
                     figures.onBreak = coverage.onBreak
