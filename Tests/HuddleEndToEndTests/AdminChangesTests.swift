@@ -22,6 +22,41 @@ import Testing
         #expect(try await daemon.stop() == 0)
     }
 
+    /// An admin command that could not tell the daemon (its socket moved aside here, as for an
+    /// admin without access to it): a client sends its hello, a join and a ping in one write
+    /// right after the token was made. The hello waits for a look at the database, and what came
+    /// behind it waits with it, so that nothing is refused for a change already committed.
+    @Test func requestsPipelinedBehindAWaitingHelloRunAsAuthenticated() async throws {
+        let daemon = try TestDaemon()
+        try await daemon.start()
+        let socket = AdminSocketPath(data: daemon.data)
+        try FileManager.default.moveItem(atPath: socket.path, toPath: socket.aside)
+        defer { try? FileManager.default.moveItem(atPath: socket.aside, toPath: socket.path) }
+        for round in 0..<20 {
+            let team = "floor-\(round)"
+            try daemon.addTeam(team)
+            let token = try daemon.addUser("agent-\(round)", role: .agent, teams: [team])
+            let client = try await RawLineClient(port: daemon.port, trust: daemon.trust)
+            let lines = [
+                #"{"jsonrpc":"2.0","id":1,"method":"session.hello","params":{"token":"\#(token)","client":"x"}}"#,
+                #"{"jsonrpc":"2.0","id":2,"method":"team.join","params":{"team":"\#(team)"}}"#,
+                #"{"jsonrpc":"2.0","id":3,"method":"session.ping"}"#,
+            ]
+            try await client.send(Array((lines.joined(separator: "\n") + "\n").utf8))
+            var answered: [Int64] = []
+            while answered.count < 3, let line = try await client.nextLine() {
+                let message = try JSONParser.parse(line)
+                guard let id = message["id"]?.intValue else { continue }
+                #expect(message["error"] == nil, "round \(round): \(String(decoding: line, as: UTF8.self))")
+                answered.append(id)
+            }
+            // The hello's answer may come after the others' (PROTOCOL.md §4): all three, no error.
+            #expect(answered.sorted() == [1, 2, 3], "round \(round)")
+            client.close()
+        }
+        #expect(try await daemon.stop() == 0)
+    }
+
     @Test func aRotatedTokenIsRefusedAndItsSessionsHaveEndedWhenTheCommandReturns() async throws {
         let daemon = try TestDaemon()
         try daemon.addTeam("floor-a")
@@ -135,6 +170,12 @@ import Testing
         #expect(run.status == 0, "stdout:\n\(run.stdout)\nstderr:\n\(run.stderr)")
         #expect(run.stdout.contains("carol"), "\(run.stdout)")
         #expect(try await daemon.stop() == 0)
+    }
+
+    struct AdminSocketPath {
+        let data: String
+        var path: String { data + "/admin.sock" }
+        var aside: String { data + "/admin.sock.aside" }
     }
 
     static let repository = URL(fileURLWithPath: #filePath)
