@@ -59,7 +59,8 @@ struct CLIFailure: Error {
                       \(mismatch.expected)
                     This can mean someone is intercepting the connection. Compare the new fingerprint with the one \
                     huddled printed on the server (ask whoever runs it); if the certificate was replaced on purpose, \
-                    run `huddle login` again to trust it.
+                    trust the new one by its fingerprint: `huddle login --fingerprint \(mismatch.presented)`. \
+                    The pinned certificate stays trusted until then, and no token was sent.
                     """)
         case let error as ConnectError:
             var message = "\(error)"

@@ -9,12 +9,15 @@ struct Login: AsyncParsableCommand {
         discussion: """
             Without --ca or --fingerprint the server's certificate is trusted on first use, like ssh: \
             its SHA-256 fingerprint is shown and you are asked to confirm it (compare it with the one \
-            huddled printed). Later commands accept only that certificate.
+            huddled printed). Later commands accept only that certificate. A changed certificate is \
+            refused (exit 5), --accept-new or not, and no token is sent to it; to trust a certificate \
+            replaced on purpose, pass its --fingerprint.
             """)
 
     @OptionGroup var options: GlobalOptions
 
-    @Flag(help: "Trust the certificate the server presents without asking (needed when not on a terminal).")
+    @Flag(help: ArgumentHelp(
+        "Trust the certificate of a server never seen without asking (needed when not on a terminal); a changed certificate is still refused."))
     var acceptNew = false
 
     mutating func run() async throws {
@@ -92,12 +95,14 @@ struct Login: AsyncParsableCommand {
         if let pinned, TLSTrust.normalizedFingerprint(pinned) == presented {
             return presented
         }
+        if let pinned {
+            // Like ssh, a changed certificate is never trusted on the spot, not even with
+            // --accept-new (which is for a server never seen): that is exactly what an attacker
+            // in the middle would present. Nothing is stored, so the old pin stays.
+            throw CertificateMismatch(expected: pinned, presented: presented)
+        }
         Console.err("The server \(server) presented a certificate with SHA-256 fingerprint")
         Console.err("  \(presented)")
-        if let pinned {
-            Console.err("WARNING: this is not the certificate trusted before, which was")
-            Console.err("  \(pinned)")
-        }
         Console.err("Compare it with the fingerprint huddled printed when it started.")
         if acceptNew { return presented }
         guard Console.stdinIsTerminal else {

@@ -118,6 +118,25 @@ import Testing
         let refused = try cli.run(["status"])
         #expect(refused.status == 5)
         #expect(refused.stderr.contains("huddle login"), "\(refused.stderr)")
+
+        // Signing in again with --accept-new does not trust the changed certificate either (ssh's
+        // accept-new): exit 5, the old pin kept, and no token sent. The token here is a wrong one,
+        // so had it reached the daemon its log would say the authentication was refused.
+        let pinned = try String(contentsOfFile: cli.config, encoding: .utf8)
+        let wrong = "hdl_000000000000_" + String(repeating: "0", count: 64)
+        for token in [wrong, alice] {
+            let again = try cli.run(["login", "--server", "127.0.0.1:\(daemon.port)", "--token", token, "--accept-new"])
+            #expect(again.status == 5, "\(again.stderr)")
+            #expect(again.stderr.contains("has changed"), "\(again.stderr)")
+        }
+        #expect(try String(contentsOfFile: cli.config, encoding: .utf8) == pinned)
+        #expect(!daemon.log.contains("authentication refused"), "a token reached a certificate not trusted")
+
+        // Trusting the new certificate on purpose: by the fingerprint the refusal names.
+        let named = try #require(refused.stderr.firstMatch(of: /--fingerprint ([0-9A-Fa-f:]+)/)?.1)
+        let deliberate = try cli.run(["login", "--server", "127.0.0.1:\(daemon.port)", "--token", alice, "--fingerprint", String(named)])
+        #expect(deliberate.status == 0, "\(deliberate.stderr)")
+        #expect(try cli.run(["status"]).status == 0)
         #expect(try await daemon.stop() == 0)
     }
 
