@@ -1,0 +1,105 @@
+import Foundation
+import HuddleStore
+import Logging
+import ServiceLifecycle
+
+/// Gets commits to the disk and keeps the WAL short, in two loops that cannot hold each other
+/// up: a sync may not wait for a checkpoint copying pages, nor for the writer, which a locked
+/// database holds for the busy timeout.
+///
+/// - Every `syncInterval` the WAL is synced (`Store.syncLog`, whatever readers do): a commit
+///   acknowledged at time t is on disk by t + 200 ms + one sync's duration. A sync that fails,
+///   or that takes longer than `slowSync`, is logged and counted, and `/healthz` turns 503 when
+///   none has succeeded for `StoreHealth.stuckAfter`.
+/// - Every `checkpointInterval` committed pages are copied from the WAL into the database
+///   (`Store.checkpoint`); past `restartPages` the writer's connection finishes the job so that
+///   the WAL starts over instead of growing for as long as the load lasts. Durability does not
+///   depend on it any more.
+public struct Durability: Service {
+    let hub: Hub
+    let lineage: Lineage?
+    let logger: Logger
+
+    static let syncInterval: Duration = .milliseconds(200)
+    static let checkpointInterval: Duration = .milliseconds(200)
+    static let slowSync: Duration = .seconds(1)
+    /// How often the side file's events watermark follows the syncs.
+    static let watermarkInterval: Duration = .seconds(1)
+    /// WAL pages (4 KiB each) past which the log is started over.
+    static let restartPages = 1024
+
+    public init(hub: Hub, lineage: Lineage?, logger: Logger) {
+        self.hub = hub
+        self.lineage = lineage
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await syncLoop() }
+            group.addTask { await checkpointLoop() }
+        }
+    }
+
+    /// Sleeps until `deadline`; false when the daemon stops.
+    private static func sleep(until deadline: ContinuousClock.Instant) async -> Bool {
+        do {
+            try await Task.sleep(until: deadline, clock: .continuous)
+        } catch {
+            return false
+        }
+        return !Task.isCancelled && !Task.isShuttingDownGracefully
+    }
+
+    func syncLoop() async {
+        var next = ContinuousClock.now + Self.syncInterval
+        var watermark = lineage
+        var watermarkWritten = ContinuousClock.now
+        while await Self.sleep(until: next) {
+            let started = ContinuousClock.now
+            let startedUnix = Date().timeIntervalSince1970
+            next = started + Self.syncInterval
+            do {
+                let events = try await hub.store.syncLog()
+                let took = ContinuousClock.now - started
+                hub.health.synced(startedAt: started)
+                ServerMetrics.walSynced(unixTime: startedUnix, took: took)
+                if took > Self.slowSync {
+                    logger.warning(
+                        "syncing the WAL took \(StoreHealth.seconds(took)) s: commits reached the disk that much later than 200 ms")
+                }
+                if var current = watermark, current.events != events, ContinuousClock.now - watermarkWritten >= Self.watermarkInterval {
+                    current.events = events
+                    try await hub.store.recordOnDisk(current)
+                    watermark = current
+                    watermarkWritten = ContinuousClock.now
+                }
+            } catch {
+                ServerMetrics.walSyncFailed()
+                if hub.health.syncFailed(error) {
+                    logger.error(
+                        "syncing the WAL failed: commits are not reaching the disk; retrying every 200 ms",
+                        metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    func checkpointLoop() async {
+        var next = ContinuousClock.now + Self.checkpointInterval
+        while await Self.sleep(until: next) {
+            next = ContinuousClock.now + Self.checkpointInterval
+            do {
+                let (walPages, _) = try await hub.store.checkpoint()
+                if walPages > Self.restartPages { try await hub.store.restartLog() }
+                if hub.health.checkpointSucceeded() { logger.notice("WAL checkpoints work again") }
+            } catch {
+                ServerMetrics.walCheckpointFailed()
+                // Once per run of failures, not five times a second (a full disk fails every one).
+                if hub.health.checkpointFailed(error) {
+                    logger.error("WAL checkpoint failed; retrying every 200 ms", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+}
