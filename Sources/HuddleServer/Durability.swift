@@ -55,6 +55,7 @@ public struct Durability: Service {
         var next = ContinuousClock.now + Self.syncInterval
         var watermark = lineage
         var watermarkWritten = ContinuousClock.now
+        var watermarkFailing = false
         while await Self.sleep(until: next) {
             let started = ContinuousClock.now
             let startedUnix = Date().timeIntervalSince1970
@@ -70,9 +71,22 @@ public struct Durability: Service {
                 }
                 if var current = watermark, current.events != events, ContinuousClock.now - watermarkWritten >= Self.watermarkInterval {
                     current.events = events
-                    try await hub.store.recordOnDisk(current)
-                    watermark = current
                     watermarkWritten = ContinuousClock.now
+                    do {
+                        try await hub.store.recordOnDisk(current)
+                        watermark = current
+                        if watermarkFailing {
+                            watermarkFailing = false
+                            logger.notice("huddle.run is written again")
+                        }
+                    } catch {
+                        // Not a sync failure: the commits are on disk, only the record of how
+                        // many lags, which weakens restore detection until it is written.
+                        if !watermarkFailing {
+                            watermarkFailing = true
+                            logger.warning("cannot update huddle.run; retrying every second", metadata: ["error": "\(error)"])
+                        }
+                    }
                 }
             } catch {
                 ServerMetrics.walSyncFailed()

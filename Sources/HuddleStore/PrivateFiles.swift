@@ -47,15 +47,19 @@ public enum PrivateFiles {
         unlink(temporary)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Failure(description: "cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        var closed = false
-        defer { if !closed { close(fd) } }
-        let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count else { throw Failure(description: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        if durable && fsync(fd) != 0 { throw Failure(description: "cannot sync \(temporary): \(String(cString: strerror(errno)))") }
-        closed = true
-        guard close(fd) == 0, rename(temporary, path) == 0 else {
-            throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))")
+        func fail(_ what: String) -> Failure {
+            let failure = Failure(description: "cannot \(what) \(temporary): \(String(cString: strerror(errno)))")
+            unlink(temporary)
+            return failure
         }
+        let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count, !durable || fsync(fd) == 0 else {
+            let failure = fail(written == bytes.count ? "sync" : "write")
+            close(fd)
+            throw failure
+        }
+        guard close(fd) == 0 else { throw fail("write") }
+        guard rename(temporary, path) == 0 else { throw fail("rename") }
         if durable { syncFolder(of: path) }
     }
 

@@ -183,9 +183,15 @@ struct Serve: AsyncParsableCommand {
                 logger: logger))
         try await group.run()
         // The exact watermark: a backup taken during this run and restored later is behind it.
-        var last = lineage
-        last.events = try await store.syncLog()
-        try last.write(to: Lineage.sideFile(of: store.path), durable: true)
+        do {
+            var last = lineage
+            last.events = try await store.syncLog()
+            try last.write(to: Lineage.sideFile(of: store.path), durable: true)
+        } catch {
+            logger.error(
+                "could not record the events on disk in huddle.run: a backup of this run restored later may go unnoticed",
+                metadata: ["error": "\(error)"])
+        }
         try store.endRun()
         try store.close()
         logger.notice("stopped")

@@ -6,20 +6,27 @@ import Testing
 /// `/healthz` says whether the daemon can do its job, not only that it is up: a store whose
 /// commits fail, and a WAL that no longer reaches the disk, answer 503 with the reason.
 @Suite struct HealthTests {
-    /// `sqlite3` holding the write lock (`BEGIN EXCLUSIVE`) through a pipe, as Prove/locked_db.py does.
-    final class LockHolder {
+    /// A `sqlite3` shell kept inside a transaction through a pipe, as Prove/locked_db.py does:
+    /// `BEGIN EXCLUSIVE` holds the write lock, a plain `BEGIN` and a read pins the WAL.
+    final class SQLiteShell {
         let process = Process()
         let input = Pipe()
+        let output = Pipe()
 
-        init(database: String) throws {
+        init(database: String, begin: String) throws {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
             process.arguments = [database]
             process.standardInput = input
-            process.standardOutput = FileHandle.nullDevice
+            process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             try process.run()
             // The daemon writes now and then itself: wait our turn for the lock.
-            input.fileHandleForWriting.write(Data(".timeout 20000\nBEGIN EXCLUSIVE;\nSELECT 1;\n".utf8))
+            input.fileHandleForWriting.write(Data(".timeout 20000\n\(begin);\nSELECT count(*) FROM events;\n".utf8))
+        }
+
+        /// Blocks until the shell has printed the count, i.e. it is inside its transaction.
+        func waitInside() -> String {
+            String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
         }
 
         static func isHeld(_ database: String) throws -> Bool {
@@ -55,9 +62,9 @@ import Testing
         #expect(healthy.json == ["status": "ok"])
 
         let database = "\(daemon.data)/huddle.sqlite"
-        let holder = try LockHolder(database: database)
+        let holder = try SQLiteShell(database: database, begin: "BEGIN EXCLUSIVE")
         let deadline = ContinuousClock.now + .seconds(25)
-        while try !LockHolder.isHeld(database) {
+        while try !SQLiteShell.isHeld(database) {
             #expect(ContinuousClock.now < deadline, "sqlite3 got the write lock")
             guard ContinuousClock.now < deadline else { return }
             try await Task.sleep(for: .milliseconds(50))
@@ -77,6 +84,42 @@ import Testing
         _ = try await peer.request("message.send", ["team": "floor-a", "text": "after the lock"])
         let again = try Self.health(daemon)
         #expect(again.status == 200, "\(again)")
+        await peer.close()
+        #expect(try await daemon.stop() == 0)
+    }
+
+    static func metric(_ daemon: TestDaemon, _ name: String) throws -> Double? {
+        let text = try HTTPTests.curl(["--cacert", daemon.certificate, "https://127.0.0.1:\(daemon.httpPort)/metrics"]).body
+        let line = text.split(separator: "\n").first { $0.hasPrefix("\(name) ") }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") }
+    }
+
+    /// A reader left inside a transaction pins the WAL, and a passive checkpoint then syncs
+    /// nothing: commits go on, and so do the daemon's own WAL syncs.
+    @Test func walSyncsGoOnWhileAReaderPinsTheLog() async throws {
+        let daemon = try TestDaemon()
+        try daemon.addTeam("floor-a")
+        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.start()
+        let peer = try await daemon.session(sam)
+        _ = try await peer.request("message.send", ["team": "floor-a", "text": "before the reader"])
+        let reader = try SQLiteShell(database: "\(daemon.data)/huddle.sqlite", begin: "BEGIN")
+        #expect(!reader.waitInside().isEmpty)
+        for i in 0..<20 {
+            _ = try await peer.request("message.send", ["team": "floor-a", "text": .string("while pinned \(i)")])
+        }
+        let committed = Date().timeIntervalSince1970
+        // Waits for a sync that began after the last commit was acknowledged.
+        let deadline = ContinuousClock.now + .seconds(5)
+        var synced = try Self.metric(daemon, "huddle_wal_synced_timestamp_seconds") ?? 0
+        while synced <= committed, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            synced = try Self.metric(daemon, "huddle_wal_synced_timestamp_seconds") ?? 0
+        }
+        #expect(synced > committed, "a WAL sync began after the last commit while the reader pinned the log")
+        #expect(try Self.metric(daemon, "huddle_wal_sync_failures_total") == 0)
+        #expect(try Self.health(daemon).status == 200)
+        reader.release()
         await peer.close()
         #expect(try await daemon.stop() == 0)
     }
