@@ -9,7 +9,11 @@ import HuddleStore
 /// These work whether or not the daemon runs: SQLite's WAL lets both write, and a change
 /// command then tells the running daemon (`tellDaemon`) before it prints its answer.
 func openStore(_ data: DataOption) throws -> Store {
-    try PrivateFiles.prepareFolder(data.data)
+    do {
+        try PrivateFiles.prepareFolder(data.data)
+    } catch let failure as PrivateFiles.Failure {
+        FileHandle.standardError.write(Data("warning: \(failure)\n".utf8))
+    }
     return try Store(path: "\(data.data)/huddle.sqlite")
 }
 

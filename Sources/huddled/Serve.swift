@@ -108,8 +108,15 @@ struct Serve: AsyncParsableCommand {
         let metrics = ServerMetrics.bootstrap()
         let clock = SystemWallClock()
         let dataDirectory = settings.data
-        if let was = try PrivateFiles.prepareFolder(dataDirectory) {
-            logger.notice("made the data folder private (0700, was \(String(was, radix: 8)))", metadata: ["path": "\(dataDirectory)"])
+        do {
+            if let was = try PrivateFiles.prepareFolder(dataDirectory) {
+                logger.notice(
+                    "made the data folder private (0700, was \(String(was, radix: 8)))", metadata: ["path": "\(dataDirectory)"])
+            }
+        } catch let failure as PrivateFiles.Failure {
+            // A folder owned by someone else (a bind mount): the files in it are still 0600, so
+            // what others can see is their names.
+            logger.warning("\(failure); the files in it are 0600 all the same")
         }
         if let was = try PrivateFiles.tighten("\(dataDirectory)/admin.token", to: 0o600) {
             logger.notice("made admin.token private (0600, was \(String(was, radix: 8)))")
