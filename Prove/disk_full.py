@@ -126,6 +126,9 @@ def scenario(h: H.Harness, args):
     h.figure("/healthz while full", f"{status} {json.dumps(body)[:300]}")
     H.check(status == 503 and body.get("status") == "failing", f"/healthz on a full disk: {status} {body}")
     H.check(any("commit" in p for p in body.get("problems", [])), f"/healthz does not say commits fail: {body}")
+    time.sleep(2.5)  # past the daemon's probe commit (every 2 s while commits fail): still full
+    status, body = d.health()
+    H.check(status == 503, f"/healthz after a probe on a full disk: {status} {body}")
     a.call("session.ping", {}, 10)  # the daemon still answers what needs no commit
     s.call("history.fetch", {"team": H.TEAM, "limit": 5}, 10)
 

@@ -15,6 +15,7 @@ import ServiceLifecycle
 ///   (`Store.checkpoint`); past `restartPages` the writer's connection finishes the job so that
 ///   the WAL starts over instead of growing for as long as the load lasts. Durability does not
 ///   depend on it any more.
+/// - While commits fail on another process's lock, a probe tells when it is released.
 public struct Durability: Service {
     let hub: Hub
     let lineage: Lineage?
@@ -23,6 +24,7 @@ public struct Durability: Service {
     static let syncInterval: Duration = .milliseconds(200)
     static let checkpointInterval: Duration = .milliseconds(200)
     static let slowSync: Duration = .seconds(1)
+    static let probeInterval: Duration = .seconds(2)
     /// How often the side file's events watermark follows the syncs.
     static let watermarkInterval: Duration = .seconds(1)
     /// WAL pages (4 KiB each) past which the log is started over.
@@ -38,6 +40,25 @@ public struct Durability: Service {
         await withDiscardingTaskGroup { group in
             group.addTask { await syncLoop() }
             group.addTask { await checkpointLoop() }
+            group.addTask { await probeLoop() }
+        }
+    }
+
+    /// While commits fail on another process's lock, the write lock is tried every
+    /// `probeInterval`, so that `/healthz` turns ok again once it is released even if nobody
+    /// commits meanwhile (a quiet floor). Other failures (a full disk) wait for a real commit.
+    func probeLoop() async {
+        while await Self.sleep(until: ContinuousClock.now + Self.probeInterval) {
+            guard hub.health.commitsFailingOnALock else { continue }
+            let result: Result<Void, any Error>
+            do {
+                try await hub.store.probeWriteLock()
+                result = .success(())
+            } catch {
+                result = .failure(error)
+            }
+            hub.health.commitFinished(result)
+            if case .success = result { logger.notice("the database is no longer locked by another process") }
         }
     }
 

@@ -1,3 +1,4 @@
+import HuddleStore
 import NIOConcurrencyHelpers
 
 /// Whether the store does its job, for `/healthz`: commits succeed, the WAL reaches the disk
@@ -12,6 +13,7 @@ public final class StoreHealth: Sendable {
         var since: ContinuousClock.Instant
         var count: Int
         var error: String
+        var onALock = false
     }
 
     struct State {
@@ -35,10 +37,15 @@ public final class StoreHealth: Sendable {
         state.withLockedValue { state in
             switch result {
             case .success: state.commits = nil
-            case .failure(let error): Self.failed(&state.commits, error, at: now)
+            case .failure(let error):
+                Self.failed(&state.commits, error, at: now)
+                state.commits?.onALock = Store.isLockError(error)
             }
         }
     }
+
+    /// Commits fail, and the last one on another process's lock.
+    var commitsFailingOnALock: Bool { state.withLockedValue { $0.commits?.onALock ?? false } }
 
     /// A sync that began at `startedAt` succeeded: everything committed before then is on disk.
     func synced(startedAt: ContinuousClock.Instant) {

@@ -31,6 +31,20 @@ extension Store {
         }
     }
 
+    /// Takes the write lock and lets it go, writing nothing: whether commits that failed on a
+    /// lock held by another process would go through now, for a daemon that may have nothing
+    /// else to commit for a while. (A write would prove little more: on a full disk a small one
+    /// can still fit where a real batch does not.)
+    public func probeWriteLock() async throws {
+        try await pool.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE; ROLLBACK") }
+    }
+
+    /// Whether `error` is another connection's lock (busy timeout run out), not the disk.
+    public static func isLockError(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+    }
+
     /// Writes `lineage` to the side file, on the syncing connection's queue (off the caller's thread).
     public func recordOnDisk(_ lineage: Lineage) async throws {
         guard let syncer else { return try lineage.write(to: Lineage.sideFile(of: path), durable: false) }
