@@ -90,7 +90,9 @@ public struct Durability: Service {
                     logger.warning(
                         "syncing the WAL took \(StoreHealth.seconds(took)) s: commits reached the disk that much later than 200 ms")
                 }
-                if var current = watermark, current.events != events, ContinuousClock.now - watermarkWritten >= Self.watermarkInterval {
+                if var current = watermark, current.events != events,
+                    ContinuousClock.now - watermarkWritten >= Self.watermarkInterval
+                {
                     current.events = events
                     watermarkWritten = ContinuousClock.now
                     do {
