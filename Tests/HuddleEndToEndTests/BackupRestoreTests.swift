@@ -15,9 +15,11 @@ import Testing
         return (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
     }
 
-    /// Back up while running, commit more, stop, put the backup back, start, commit until the
-    /// seqs are where the client saw them on the lost timeline, and rejoin from there.
-    @Test func aRestoredBackupNeverClaimsAReplay() async throws {
+    /// Back up while running (with the `sqlite3` shell, or `huddled backup`), commit more, stop,
+    /// put the backup back, start, commit until the seqs are where the client saw them on the
+    /// lost timeline, and rejoin from there.
+    @Test(arguments: ["sqlite3", "huddled backup"])
+    func aRestoredBackupNeverClaimsAReplay(tool: String) async throws {
         let daemon = try TestDaemon()
         try daemon.addTeam("floor-a")
         let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
@@ -27,7 +29,11 @@ import Testing
             _ = try await agent.request("message.send", ["team": "floor-a", "text": .string("before the backup \(i)")])
         }
         let backup = "\(daemon.directory)/backup.sqlite"
-        try Self.sqlite("\(daemon.data)/huddle.sqlite", "VACUUM INTO '\(backup)'")
+        if tool == "sqlite3" {
+            try Self.sqlite("\(daemon.data)/huddle.sqlite", "VACUUM INTO '\(backup)'")
+        } else {
+            try daemon.admin(["backup", backup])
+        }
         for i in 0..<5 {
             _ = try await agent.request("message.send", ["team": "floor-a", "text": .string("lost with the disk \(i)")])
         }
@@ -60,6 +66,7 @@ import Testing
             "team.join", ["team": "floor-a", "since": ["epoch": .string(epoch), "seq": .int(seenSeq)]])
         #expect(rejoined["recovered"] == false)
         #expect(rejoined["epoch"]?.stringValue != epoch)
+        #expect(daemon.log.contains(tool == "sqlite3" ? "behind its own history" : "restored from a backup made by huddled backup"))
         #expect(try await daemon.stop() == 0)
     }
 
