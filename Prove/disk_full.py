@@ -9,6 +9,7 @@ timeout is 10 s, a full disk should not even wait for it). Then the filler is de
 changes must succeed on the same process. Finally the daemon is restarted from the same folder
 and the history is checked again, from disk.
 """
+import json
 import os
 import subprocess
 import sys
@@ -121,6 +122,13 @@ def scenario(h: H.Harness, args):
     line = d.wait_log(r"commit failed", 5, since=log_mark)
     H.check(line is not None, "no 'commit failed' line in the daemon log")
     h.log(f"log: {line.strip()[:300]}")
+    status, body = d.health()
+    h.figure("/healthz while full", f"{status} {json.dumps(body)[:300]}")
+    H.check(status == 503 and body.get("status") == "failing", f"/healthz on a full disk: {status} {body}")
+    H.check(any("commit" in p for p in body.get("problems", [])), f"/healthz does not say commits fail: {body}")
+    time.sleep(2.5)  # past the daemon's probe commit (every 2 s while commits fail): still full
+    status, body = d.health()
+    H.check(status == 503, f"/healthz after a probe on a full disk: {status} {body}")
     a.call("session.ping", {}, 10)  # the daemon still answers what needs no commit
     s.call("history.fetch", {"team": H.TEAM, "limit": 5}, 10)
 
@@ -142,6 +150,8 @@ def scenario(h: H.Harness, args):
         code, _ = changes.one(args.answer_timeout)
         H.check(code is None, f"a change failed after recovery: {code}")
     h.figure("seconds from freeing space to the first acknowledged change", round(recovered_after, 3))
+    status, body = d.health()
+    H.check(status == 200, f"/healthz after recovery: {status} {body}")
 
     H.check(not (a.gaps or s.gaps or s.duplicates), f"stream anomalies: {s.gaps + s.duplicates}")
     a.close()

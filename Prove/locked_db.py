@@ -7,6 +7,7 @@ The lock holder is the sqlite3 shell with `BEGIN EXCLUSIVE;` (or `BEGIN IMMEDIAT
 kept open through a pipe. In WAL mode readers are not blocked, so history.fetch and pings must
 stay prompt while changes wait.
 """
+import json
 import subprocess
 import sys
 import time
@@ -105,6 +106,10 @@ def scenario(h: H.Harness, args):
     H.check(line is not None, "no 'commit failed' line in the daemon log")
     h.log(f"log: {line.strip()[:300]}")
     H.check("lock" in line or "busy" in line, "the log line does not say the database was locked")
+    status, body = d.health()
+    h.figure("/healthz while locked", f"{status} {json.dumps(body)[:200]}")
+    H.check(status == 503 and body.get("status") == "failing", f"/healthz while commits fail: {status} {body}")
+    H.check(any("commit" in p for p in body.get("problems", [])), f"/healthz does not say commits fail: {body}")
 
     release(holder)
     h.figure("lock held for (s)", round(time.monotonic() - t_locked, 1))
@@ -122,6 +127,8 @@ def scenario(h: H.Harness, args):
         code, _ = changes.one(args.answer_timeout)
         H.check(code is None, f"a change failed after recovery: {code}")
     h.figure("seconds from release to the first acknowledged change", round(recovered_after, 3))
+    status, body = d.health()
+    H.check(status == 200, f"/healthz after recovery: {status} {body}")
 
     H.check(not (s.gaps or s.duplicates), f"stream anomalies: {s.gaps + s.duplicates}")
     a.close()

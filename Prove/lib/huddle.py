@@ -22,6 +22,8 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -237,6 +239,15 @@ class Daemon:
                 raise Failure(f"huddled exited with {self.proc.returncode} at start:\n{self.tail(15)}")
             time.sleep(0.02)
         raise Failure(f"huddled did not log its ports within {timeout} s:\n{self.tail(15)}")
+
+    def health(self, timeout: float = 10) -> tuple[int, dict]:
+        """GET /healthz over TLS: the status and the JSON body."""
+        url = f"https://127.0.0.1:{self.http_port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout, context=tls_context(self.cert)) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
 
     def log(self, whole: bool = False) -> str:
         try:

@@ -31,6 +31,7 @@ extension Hub {
         let started = ContinuousClock.now
         store.commit(events) { result in
             ServerMetrics.commitFinished(events: events.count, startedAt: started, result)
+            self.health.commitFinished(result)
             self.finish(batch, lines: lines, replies: replies, result)
         }
     }

@@ -81,6 +81,8 @@ public final class Hub: Sendable {
     let state = NIOLockedValueBox(State())
     /// Where a request that a recent admin change could make valid waits for a look at them.
     public let adminRefresh = AdminRefresh()
+    /// Commit outcomes, WAL syncs and checkpoints, for `/healthz`.
+    let health = StoreHealth()
 
     public init(store: Store, clock: any WallClock, configuration: ServerConfiguration, logger: Logger) {
         self.store = store

@@ -28,6 +28,8 @@ public final class Store: Sendable {
     /// A read-write connection of its own for WAL checkpoints (the pool's readers are read-only),
     /// present when checkpoints are taken off the commit path.
     let checkpointer: DatabaseQueue?
+    /// A connection kept only for syncing the WAL (`syncLog()`), present with `checkpointer`.
+    let syncer: DatabaseQueue?
     public let path: String
 
     /// When a commit reaches the disk.
@@ -52,6 +54,7 @@ public final class Store: Sendable {
     /// calls `checkpoint()` on a timer instead, from a connection of its own, while commits go on.
     public init(path: String, sync: Sync = .commit, backgroundCheckpoints: Bool = false) throws {
         self.path = path
+        try Self.makePrivate(path)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.foreignKeysEnabled = true
@@ -69,8 +72,12 @@ public final class Store: Sendable {
             // `Sync.checkpoint` that is when commits reach the disk.
             checkpointing.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             checkpointer = try DatabaseQueue(path: path, configuration: checkpointing)
+            var syncing = Configuration()
+            syncing.busyMode = .timeout(10)
+            syncer = try DatabaseQueue(path: path, configuration: syncing)
         } else {
             checkpointer = nil
+            syncer = nil
         }
         let migrator = Schema.migrator
         let superseded = try pool.read { db in try migrator.hasBeenSuperseded(db) }
@@ -78,8 +85,51 @@ public final class Store: Sendable {
         try migrator.migrate(pool)
     }
 
+    /// SQLite creates a database with mode 0644 less the umask, and gives the `-wal` and `-shm`
+    /// files the database's mode: an empty file made 0600 first is a valid empty database and
+    /// makes all three private. Files that exist already are tightened.
+    static func makePrivate(_ path: String) throws {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw StoreError.invalid("cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        Glibc.close(fd)
+        do {
+            for suffix in ["", "-wal", "-shm"] { try PrivateFiles.tighten(path + suffix, to: 0o600) }
+        } catch let failure as PrivateFiles.Failure {
+            throw StoreError.invalid(failure.description)
+        }
+    }
+
+    /// A consistent copy of the database in a new file `target`, mode 0600, while the daemon runs
+    /// (`VACUUM INTO` reads one snapshot and takes no write lock). The copy is marked as a
+    /// backup, so that the daemon that starts on it knows it is behind what clients saw.
+    public func backup(to target: String) throws {
+        // VACUUM INTO makes its file with the umask's mode, and accepts an empty file instead.
+        let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw StoreError.invalid("cannot create \(target): \(String(cString: strerror(errno)))")
+        }
+        Glibc.close(fd)
+        do {
+            let id = try pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'database_id'") }
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [target]) }
+            let copy = try DatabaseQueue(path: target)
+            try copy.write { db in
+                try db.execute(
+                    sql: "INSERT INTO meta (key, value) VALUES ('backup_of', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    arguments: [id ?? ""])
+            }
+            try copy.close()
+        } catch {
+            unlink(target)
+            throw error
+        }
+    }
+
     /// Copies committed pages from the WAL into the database file without waiting for readers or
-    /// writers (`PASSIVE`), and syncs both. Returns the WAL's size and how much of it is now in
+    /// writers (`PASSIVE`), and syncs both when it copies anything (durability does not rest on
+    /// it: see `syncLog()`). Returns the WAL's size and how much of it is now in
     /// the database, in pages.
     ///
     /// Under steady load commits keep arriving while it copies, so it rarely catches up with the
@@ -131,6 +181,7 @@ public final class Store: Sendable {
     }
 
     public func close() throws {
+        try syncer?.close()
         try checkpointer?.close()
         try pool.close()
     }

@@ -9,8 +9,11 @@ import HuddleStore
 /// These work whether or not the daemon runs: SQLite's WAL lets both write, and a change
 /// command then tells the running daemon (`tellDaemon`) before it prints its answer.
 func openStore(_ data: DataOption) throws -> Store {
-    try FileManager.default.createDirectory(
-        atPath: data.data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    do {
+        try PrivateFiles.prepareFolder(data.data)
+    } catch let failure as PrivateFiles.Failure {
+        FileHandle.standardError.write(Data("warning: \(failure)\n".utf8))
+    }
     return try Store(path: "\(data.data)/huddle.sqlite")
 }
 
@@ -22,6 +25,26 @@ func tellDaemon(_ data: DataOption) async {
     if case .unconfirmed(let why) = await AdminSocket.tell(data: data.data) {
         FileHandle.standardError.write(
             Data("huddled: committed, but the running daemon did not confirm it (\(why)); it applies the change within a few seconds\n".utf8))
+    }
+}
+
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Write a consistent copy of the database to a new file (mode 0600), also while the daemon runs.",
+        discussion: """
+            The copy is marked as a backup: a daemon started on it after a restore gives every team a new \
+            history epoch, so no client is told its replay is complete.
+            """)
+    @Argument(help: "The file to create (it must not exist).") var file: String
+    @OptionGroup var data: DataOption
+
+    func run() throws {
+        guard FileManager.default.fileExists(atPath: "\(data.data)/huddle.sqlite") else {
+            throw ValidationError("no database in \(data.data)")
+        }
+        try openStore(data).backup(to: file)
+        print("backed up \(data.data)/huddle.sqlite to \(file)")
     }
 }
 

@@ -108,8 +108,19 @@ struct Serve: AsyncParsableCommand {
         let metrics = ServerMetrics.bootstrap()
         let clock = SystemWallClock()
         let dataDirectory = settings.data
-        try FileManager.default.createDirectory(
-            atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        do {
+            if let was = try PrivateFiles.prepareFolder(dataDirectory) {
+                logger.notice(
+                    "made the data folder private (0700, was \(String(was, radix: 8)))", metadata: ["path": "\(dataDirectory)"])
+            }
+        } catch let failure as PrivateFiles.Failure {
+            // A folder owned by someone else (a bind mount): the files in it are still 0600, so
+            // what others can see is their names.
+            logger.warning("\(failure); the files in it are 0600 all the same")
+        }
+        if let was = try PrivateFiles.tighten("\(dataDirectory)/admin.token", to: 0o600) {
+            logger.notice("made admin.token private (0600, was \(String(was, radix: 8)))")
+        }
         let store = try Store(path: "\(dataDirectory)/huddle.sqlite", sync: settings.sync, backgroundCheckpoints: true)
         logger.notice("database ready", metadata: ["path": "\(store.path)", "sync": "\(settings.sync.rawValue)"])
         let bootID = Store.currentBootID()
@@ -122,6 +133,14 @@ struct Serve: AsyncParsableCommand {
             logger.warning(
                 "the machine went down while huddled ran (sync = checkpoint): the last changes before it may be lost; every team starts a new history epoch"
             )
+        }
+
+        let (lineage, restored) = try store.beginLineage()
+        if let restored {
+            // Its seqs re-use ones that clients saw on the timeline it lost.
+            try store.renewEpochs()
+            logger.warning(
+                "this database is not the one the data folder last held: \(restored); every team starts a new history epoch")
         }
 
         if let token = try store.bootstrapAdminIfNeeded(now: clock.now()) {
@@ -163,11 +182,23 @@ struct Serve: AsyncParsableCommand {
                     .init(service: http),
                     .init(service: Housekeeping(hub: hub, logger: logger)),
                     .init(service: AdminChanges(hub: hub, socketPath: AdminSocket.path(data: dataDirectory), logger: logger)),
+                    .init(service: Durability(hub: hub, lineage: lineage, logger: logger)),
+                    .init(service: HistoryPruning(hub: hub, logger: logger)),
                     .init(service: reload),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
+        // The exact watermark: a backup taken during this run and restored later is behind it.
+        do {
+            var last = lineage
+            last.events = try await store.syncLog()
+            try last.write(to: Lineage.sideFile(of: store.path), durable: true)
+        } catch {
+            logger.error(
+                "could not record the events on disk in huddle.run: a backup of this run restored later may go unnoticed",
+                metadata: ["error": "\(error)"])
+        }
         try store.endRun()
         try store.close()
         logger.notice("stopped")
@@ -238,12 +269,8 @@ struct Reloader: Service {
 
 enum AdminTokenFile {
     /// Writes a secret with mode 0600 from the start (never readable by others, not even briefly).
+    /// A file left there before, with a looser mode, is replaced rather than written into.
     static func write(_ token: String, to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw Settings.Failure(description: "cannot create \(path)") }
-        defer { close(fd) }
-        let bytes = Array((token + "\n").utf8)
-        let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count else { throw Settings.Failure(description: "cannot write \(path)") }
+        try PrivateFiles.write(Array((token + "\n").utf8), to: path, durable: true)
     }
 }

@@ -81,6 +81,12 @@ struct HTTPRoutes: HTTPResponder {
         }
         switch route {
         case .healthz:
+            // Up is not enough: a daemon whose commits fail, or whose WAL no longer reaches the
+            // disk, cannot keep its promises and says why.
+            let problems = hub.health.problems()
+            guard problems.isEmpty else {
+                return Self.json(.serviceUnavailable, ["status": "failing", "problems": .array(problems.map { .string($0) })])
+            }
             return Self.json(.ok, ["status": "ok"])
         case .metrics:
             let text = gauges.render(hub: hub, connections: connections())

@@ -10,6 +10,11 @@ enum MetricName {
     static let commitBatch = "huddle_commit_batch_events"
     static let slowReaderDisconnects = "huddle_slow_reader_disconnects_total"
     static let rateLimited = "huddle_rate_limited_total"
+    static let commitFailures = "huddle_commit_failures_total"
+    static let walSynced = "huddle_wal_synced_timestamp_seconds"
+    static let walSyncDuration = "huddle_wal_sync_seconds"
+    static let walSyncFailures = "huddle_wal_sync_failures_total"
+    static let walCheckpointFailures = "huddle_wal_checkpoint_failures_total"
 
     // Read from the hub at scrape time.
     static let connections = "huddle_connections"
@@ -26,6 +31,11 @@ enum MetricName {
         commitBatch: "Events written by one commit transaction (group commit).",
         slowReaderDisconnects: "Connections closed because the client did not read fast enough.",
         rateLimited: "Requests refused by a rate limit, by side (protocol or http).",
+        commitFailures: "Commit transactions that failed (their changes were refused with -32603).",
+        walSynced: "Unix time at which the last successful WAL sync began: every commit before it is on disk.",
+        walSyncDuration: "Time one WAL sync took.",
+        walSyncFailures: "WAL syncs that failed.",
+        walCheckpointFailures: "WAL checkpoints that failed.",
         connections: "Open protocol connections, authenticated or not.",
         sessions: "Authenticated protocol sessions by role.",
         teamAvailable: "Agents available on the phones, as last announced to the team.",

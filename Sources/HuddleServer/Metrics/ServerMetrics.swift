@@ -23,6 +23,11 @@ public enum ServerMetrics {
         let slowReaderDisconnects = Counter(label: MetricName.slowReaderDisconnects)
         let rateLimitedProtocol = Counter(label: MetricName.rateLimited, dimensions: [("side", Side.protocol.rawValue)])
         let rateLimitedHTTP = Counter(label: MetricName.rateLimited, dimensions: [("side", Side.http.rawValue)])
+        let commitFailures = Counter(label: MetricName.commitFailures)
+        let walSynced = Gauge(label: MetricName.walSynced)
+        let walSyncDuration = Metrics.Timer(label: MetricName.walSyncDuration)
+        let walSyncFailures = Counter(label: MetricName.walSyncFailures)
+        let walCheckpointFailures = Counter(label: MetricName.walCheckpointFailures)
     }
 
     static let handles = Handles()
@@ -41,7 +46,7 @@ public enum ServerMetrics {
     static func commitFinished<Failure>(events: Int, startedAt: ContinuousClock.Instant, _ result: Result<Void, Failure>) {
         let elapsed = (ContinuousClock.now - startedAt).components
         handles.commitLatency.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
-        guard case .success = result else { return }
+        guard case .success = result else { return handles.commitFailures.increment() }
         handles.commitBatch.record(events)
         handles.eventsCommitted.increment(by: Int64(events))
     }
@@ -50,6 +55,21 @@ public enum ServerMetrics {
     /// per team and commit batch when the batch goes out as one buffer).
     static func delivered(_ recipients: Int) {
         if recipients > 0 { handles.deliveries.increment(by: Int64(recipients)) }
+    }
+
+    /// A WAL sync that began at `unixTime` succeeded after `took`.
+    static func walSynced(unixTime: Double, took: Duration) {
+        handles.walSynced.record(unixTime)
+        let elapsed = took.components
+        handles.walSyncDuration.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+    }
+
+    static func walSyncFailed() {
+        handles.walSyncFailures.increment()
+    }
+
+    static func walCheckpointFailed() {
+        handles.walCheckpointFailures.increment()
     }
 
     static func slowReaderDisconnected() {
