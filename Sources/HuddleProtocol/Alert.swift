@@ -9,6 +9,12 @@ public struct Alert: Sendable, Equatable {
         case nodeOutage = "node_outage"
         case queueReportMissing = "queue_report_missing"
         case escalation
+
+        /// Kinds about the team as a whole (its coverage, its queue). The others concern one
+        /// person (a wellbeing break, an overdue status, a ghost session, or an escalation of
+        /// one of these), and what they say stays between that person and the supervisors
+        /// (SPEC §3): the unauthenticated `/metrics` counts only the team-wide kinds.
+        public static let teamWide: [Kind] = [.coverageBreach, .queuePressure, .nodeOutage, .queueReportMissing]
     }
 
     public enum Severity: String, Sendable {

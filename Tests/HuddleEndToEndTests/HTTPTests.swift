@@ -75,6 +75,28 @@ import Testing
         }
     }
 
+    /// `/metrics` needs no token, so a teammate can read it: a wellbeing break (and anything
+    /// else about one person) must not show there, only what concerns the team as a whole.
+    @Test func metricsDoNotTellWhoIsOnAWellbeingBreak() async throws {
+        let floor = try await Fixture()
+        let supervisor = try await floor.daemon.session(floor.supervisor)
+        _ = try await supervisor.request("team.join", ["team": "floor-a"])
+        let agent = try await floor.daemon.session(floor.agent)
+        _ = try await agent.request("status.set", ["status": "break", "reason": "abusive_call"])
+        _ = try await supervisor.nextEvent(type: "alert") { $0["kind"] == "wellbeing_break" }
+        let text = try HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/metrics"]).body
+        #expect(text.contains("huddle_alerts_open{"), "the team-wide series are there")
+        for word in ["wellbeing", "abusive", "escalation", "overdue", "ghost"] {
+            #expect(!text.contains(word), "/metrics mentions \(word)")
+        }
+        // What is there is team-wide (a break may well breach coverage: any break would).
+        let kinds = Set(text.split(separator: "\n").filter { $0.hasPrefix("huddle_alerts_open{") }.compactMap {
+            $0.firstMatch(of: /kind="([a-z_]+)"/).map { String($0.1) }
+        })
+        #expect(kinds == Set(Alert.Kind.teamWide.map(\.rawValue)), "\(kinds)")
+        #expect(try await floor.daemon.stop() == 0)
+    }
+
     @Test func aBotPostsAQueueReportWithCurlAndTheTeamSeesIt() async throws {
         let floor = try await Fixture()
         let supervisor = try await floor.daemon.session(floor.supervisor)

@@ -79,6 +79,16 @@ import Testing
         #expect(refused.stderr.contains("unknown key 'colour'"))
     }
 
+    /// `/metrics` and `/healthz` need no token: the image must not offer them on every address
+    /// unless the operator asks for it.
+    @Test func theContainerKeepsTheHTTPSideOnLoopbackByDefault() throws {
+        let path = AdminChangesTests.repository + "/Deploy/Containerfile"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let entrypoint = try #require(text.split(separator: "\n").first { $0.hasPrefix("ENTRYPOINT") })
+        #expect(!entrypoint.contains("--http"), "\(entrypoint)")
+        #expect(!entrypoint.contains(":7448"), "\(entrypoint)")
+    }
+
     @Test func helpNamesEveryCommand() throws {
         let daemonHelp = try TestDaemon.run(TestDaemon.huddled, ["--help"]).stdout
         for word in ["serve", "team", "user", "backup"] { #expect(daemonHelp.contains(word)) }

@@ -41,7 +41,7 @@ enum MetricName {
         teamAvailable: "Agents available on the phones, as last announced to the team.",
         teamRequired: "Agents the coverage policy requires available, as last announced to the team.",
         teamOnBreak: "Agents on break or at lunch, as last announced to the team.",
-        alertsOpen: "Open (unacknowledged) alerts by team and kind.",
+        alertsOpen: "Open (unacknowledged) team-wide alerts by team and kind; alerts about one person are not published here.",
     ]
 
     /// The help text for `name`; metrics made by libraries through swift-metrics get a generic one.

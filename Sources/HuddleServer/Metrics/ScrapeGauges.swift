@@ -26,7 +26,7 @@ final class ScrapeGauges: Sendable {
                 gauge(MetricName.teamAvailable, labels).set(Int64(team.available))
                 gauge(MetricName.teamRequired, labels).set(Int64(team.required))
                 gauge(MetricName.teamOnBreak, labels).set(Int64(team.onBreak))
-                for kind in Alert.Kind.allCases {
+                for kind in Alert.Kind.teamWide {
                     gauge(MetricName.alertsOpen, [("team", name), ("kind", kind.rawValue)]).set(Int64(team.alerts[kind] ?? 0))
                 }
             }
@@ -48,7 +48,7 @@ final class ScrapeGauges: Sendable {
         for metric in [MetricName.teamAvailable, MetricName.teamRequired, MetricName.teamOnBreak] {
             registry.unregisterGauge(gauge(metric, labels))
         }
-        for kind in Alert.Kind.allCases {
+        for kind in Alert.Kind.teamWide {
             registry.unregisterGauge(gauge(MetricName.alertsOpen, [("team", name), ("kind", kind.rawValue)]))
         }
     }
