@@ -18,6 +18,8 @@ import ServiceLifecycle
 /// - While commits fail on another process's lock, a probe tells when it is released.
 public struct Durability: Service {
     let hub: Hub
+    /// SQLite's upkeep needs the SQLite store itself, not the hub's view of a store.
+    let store: Store
     let lineage: Lineage?
     let logger: Logger
 
@@ -30,7 +32,8 @@ public struct Durability: Service {
     /// WAL pages (4 KiB each) past which the log is started over.
     static let restartPages = 1024
 
-    public init(hub: Hub, lineage: Lineage?, logger: Logger) {
+    public init(hub: Hub, store: Store, lineage: Lineage?, logger: Logger) {
+        self.store = store
         self.hub = hub
         self.lineage = lineage
         self.logger = logger
@@ -52,7 +55,7 @@ public struct Durability: Service {
             guard hub.health.commitsFailingOnALock else { continue }
             let result: Result<Void, any Error>
             do {
-                try await hub.store.probeWriteLock()
+                try await store.probeWriteLock()
                 result = .success(())
             } catch {
                 result = .failure(error)
@@ -82,7 +85,7 @@ public struct Durability: Service {
             let startedUnix = Date().timeIntervalSince1970
             next = started + Self.syncInterval
             do {
-                let events = try await hub.store.syncLog()
+                let events = try await store.syncLog()
                 let took = ContinuousClock.now - started
                 hub.health.synced(startedAt: started)
                 ServerMetrics.walSynced(unixTime: startedUnix, took: took)
@@ -96,7 +99,7 @@ public struct Durability: Service {
                     current.events = events
                     watermarkWritten = ContinuousClock.now
                     do {
-                        try await hub.store.recordOnDisk(current)
+                        try await store.recordOnDisk(current)
                         watermark = current
                         if watermarkFailing {
                             watermarkFailing = false
@@ -127,8 +130,8 @@ public struct Durability: Service {
         while await Self.sleep(until: next) {
             next = ContinuousClock.now + Self.checkpointInterval
             do {
-                let (walPages, _) = try await hub.store.checkpoint()
-                if walPages > Self.restartPages { try await hub.store.restartLog() }
+                let (walPages, _) = try await store.checkpoint()
+                if walPages > Self.restartPages { try await store.restartLog() }
                 if hub.health.checkpointSucceeded() { logger.notice("WAL checkpoints work again") }
             } catch {
                 ServerMetrics.walCheckpointFailed()

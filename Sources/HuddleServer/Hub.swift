@@ -74,7 +74,7 @@ public final class Hub: Sendable {
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    let store: Store
+    let store: any HubStore
     let clock: any WallClock
     let logger: Logger
     let configuration: NIOLockedValueBox<ServerConfiguration>
@@ -84,7 +84,7 @@ public final class Hub: Sendable {
     /// Commit outcomes, WAL syncs and checkpoints, for `/healthz`.
     let health = StoreHealth()
 
-    public init(store: Store, clock: any WallClock, configuration: ServerConfiguration, logger: Logger) {
+    public init(store: any HubStore, clock: any WallClock, configuration: ServerConfiguration, logger: Logger) {
         self.store = store
         self.clock = clock
         self.logger = logger

@@ -182,7 +182,7 @@ struct Serve: AsyncParsableCommand {
                     .init(service: http),
                     .init(service: Housekeeping(hub: hub, logger: logger)),
                     .init(service: AdminChanges(hub: hub, socketPath: AdminSocket.path(data: dataDirectory), logger: logger)),
-                    .init(service: Durability(hub: hub, lineage: lineage, logger: logger)),
+                    .init(service: Durability(hub: hub, store: store, lineage: lineage, logger: logger)),
                     .init(service: HistoryPruning(hub: hub, logger: logger)),
                     .init(service: reload),
                 ],
