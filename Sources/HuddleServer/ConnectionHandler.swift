@@ -18,6 +18,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// The outbox's flush limit: `Outbox.tlsFlushBytes` behind TLS, none in plaintext.
     private let flushLimit: Int?
     private var logger: Logger
+    private let admission: (limits: ConnectionLimits, ticket: ConnectionLimits.Ticket)?
+    /// The client's address, for the refused-hello log line.
+    private let peer: String
+    private let helloLog: LogThrottle
     private var outbox: Outbox?
     private var session: Session?
     private var limiter: RateLimiter
@@ -34,8 +38,15 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// one read already brought can arrive, and past the rate limit's burst at that.
     static let maxHeld = 256
 
-    init(hub: Hub, registry: ConnectionRegistry, configuration: ServerConfiguration, flushLimit: Int?, logger: Logger) {
+    init(
+        hub: Hub, registry: ConnectionRegistry, configuration: ServerConfiguration, flushLimit: Int?,
+        admission: (limits: ConnectionLimits, ticket: ConnectionLimits.Ticket)?, peer: String, helloLog: LogThrottle,
+        logger: Logger
+    ) {
         self.hub = hub
+        self.admission = admission
+        self.peer = peer
+        self.helloLog = helloLog
         self.registry = registry
         self.configuration = configuration
         self.flushLimit = flushLimit
@@ -136,7 +147,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .line(let bytes):
             if bytes.isEmpty { return }
             let decoded = RPCRequest.decode(bytes)
-            let isPing = (try? decoded.get())?.method == Method.ping.rawValue
+            // Only a session's pings are free: before hello a ping is a line like any other, or
+            // a stranger could have every line answered at no cost.
+            let isPing = session != nil && (try? decoded.get())?.method == Method.ping.rawValue
             if !isPing, let wait = limiter.take(nowMillis: Self.monotonicMillis()) {
                 ServerMetrics.rateLimited(.protocol)
                 let id = (try? decoded.get())?.id
@@ -233,6 +246,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 return
             }
             self.session = session
+            if let admission { admission.limits.authenticated(admission.ticket) }
             authTimer?.cancel()
             authTimer = nil
             logger[metadataKey: "user"] = "\(session.user)"
@@ -240,7 +254,12 @@ final class ConnectionHandler: ChannelInboundHandler {
                 limiter.reset(ratePerSecond: configuration.botRatePerSecond, burst: configuration.botRateBurst)
             }
         case .failure(let error):
-            logger.info("authentication refused")
+            ServerMetrics.helloRefused()
+            if let leftOut = helloLog.take() {
+                logger.notice(
+                    "authentication refused",
+                    metadata: ["remote": "\(peer)", "error": "\(error.message)", "left_out": "\(leftOut)"])
+            }
             outbox.enqueue(RPCFrame.error(id: id, error))
         }
     }

@@ -343,9 +343,12 @@ extension Hub {
     /// The user a bearer token belongs to (constant-time check of the secret), for the HTTP side.
     /// A token the daemon does not know is refused only after a look at the admin changes
     /// committed so far, as on the protocol port.
-    public func authenticate(token: String) async throws(RPCError) -> String {
+    /// `mayLook: false` refuses a token the daemon does not know without a look at the admin
+    /// changes (for an address that has failed too often).
+    public func authenticate(token: String, mayLook: Bool = true) async throws(RPCError) -> String {
         guard let (key, hash) = Tokens.parse(token) else { throw RPCError(.notAuthenticated, "invalid token") }
         if let user = knownUser(key: key, hash: hash) { return user }
+        guard mayLook else { throw RPCError(.notAuthenticated, "invalid token") }
         await adminRefresh.nextLook()
         guard let user = knownUser(key: key, hash: hash) else { throw RPCError(.notAuthenticated, "invalid token") }
         return user

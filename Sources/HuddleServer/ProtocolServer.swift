@@ -6,6 +6,9 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The protocol listener as a service: binds, accepts, and on graceful shutdown stops accepting,
 /// lets every accepted change commit, tells each client `session.closing` (`shutdown`) and
@@ -20,6 +23,10 @@ public final class ProtocolServer: Service, Sendable {
     let logger: Logger
     let group: any EventLoopGroup
     let registry = ConnectionRegistry()
+    let limits = ConnectionLimits()
+    /// Refused connections and hellos are logged through these, so a flood cannot fill the journal.
+    let refusalLog = LogThrottle()
+    let helloLog = LogThrottle()
     private let bound = NIOLockedValueBox<Int?>(nil)
 
     public init(hub: Hub, tlsContext: NIOSSLContext?, logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
@@ -43,6 +50,13 @@ public final class ProtocolServer: Service, Sendable {
         let tls = self.tls
         let logger = self.logger
         let outbound = configuration.outboundBufferBytes
+        let (limits, refusalLog, helloLog) = (self.limits, self.refusalLog, self.helloLog)
+        let fileBudget = Self.openFileBudget()
+        if configuration.maxConnections > fileBudget {
+            logger.warning(
+                "max-connections is \(configuration.maxConnections) but the open-file limit leaves room for \(fileBudget): at most \(fileBudget) connections will be held (raise LimitNOFILE)"
+            )
+        }
         let bootstrap = ServerBootstrap(group: group)
             // A whole floor reconnects at once after a network blip: take connections in large
             // gulps (NIO accepts 4 per wake-up by default) from a queue long enough to hold them.
@@ -57,6 +71,28 @@ public final class ProtocolServer: Service, Sendable {
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .childChannelInitializer { channel in
                 let configuration = hub.config
+                let address = channel.remoteAddress?.ipAddress ?? "?"
+                let admitted = limits.admit(
+                    channel, address: address, limits: configuration, fileBudget: fileBudget,
+                    evicted: ServerMetrics.unauthenticatedEvicted)
+                let ticket: ConnectionLimits.Ticket
+                switch admitted {
+                case .failure(let refusal):
+                    ServerMetrics.connectionRefused(refusal)
+                    if let leftOut = refusalLog.take() {
+                        logger.notice(
+                            "connection refused: the \(refusal.rawValue) limit is reached",
+                            metadata: ["remote": "\(address)", "limit": "\(refusal.rawValue)", "left_out": "\(leftOut)"])
+                    }
+                    // Reset rather than close: nothing is owed to it, and no TIME_WAIT is kept.
+                    if let provider = channel as? any SocketOptionProvider {
+                        provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenFailure { _ in }
+                    }
+                    return channel.eventLoop.makeFailedFuture(refusal)
+                case .success(let admitted):
+                    ticket = admitted
+                }
+                channel.closeFuture.whenComplete { _ in limits.closed(ticket) }
                 let sslContext = tls.withLockedValue { $0 }
                 let flushLimit = sslContext == nil ? nil : Outbox.tlsFlushBytes
                 return channel.eventLoop.makeCompletedFuture {
@@ -67,7 +103,8 @@ public final class ProtocolServer: Service, Sendable {
                     try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: configuration.maxLineBytes)))
                     try sync.addHandler(
                         ConnectionHandler(
-                            hub: hub, registry: registry, configuration: configuration, flushLimit: flushLimit, logger: logger))
+                            hub: hub, registry: registry, configuration: configuration, flushLimit: flushLimit,
+                            admission: (limits, ticket), peer: address, helloLog: helloLog, logger: logger))
                 }
             }
         let channel: any Channel
@@ -99,6 +136,27 @@ public final class ProtocolServer: Service, Sendable {
         for outbox in registry.all { outbox.channel.close(promise: nil) }
         logger.notice("protocol server stopped")
     }
+
+    /// Connections the open-file limit leaves room for: the soft limit less a reserve for the
+    /// database, the HTTP side, the admin socket and the log.
+    static func openFileBudget() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        return max(64, Int(clamping: limit.rlim_cur) - 256)
+    }
+}
+
+/// Raises the soft open-file limit to the hard one (as a server that holds one descriptor per
+/// client should); returns the limit in force.
+public func raiseOpenFileLimit() -> Int {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+    if limit.rlim_cur < limit.rlim_max {
+        var raised = limit
+        raised.rlim_cur = limit.rlim_max
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { return Int(clamping: raised.rlim_cur) }
+    }
+    return Int(clamping: limit.rlim_cur)
 }
 
 public struct ListenError: Error, CustomStringConvertible {

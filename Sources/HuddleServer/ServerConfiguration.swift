@@ -19,6 +19,19 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var commitMaxBatch = 1024
     /// How long a graceful shutdown may take before connections are cut.
     public var shutdownTimeoutSeconds: Int64 = 10
+    /// Protocol connections held at once, authenticated or not (also bounded by the open-file
+    /// limit); beyond it new ones are reset at once.
+    public var maxConnections = 60_000
+    /// Connections that have not said hello yet; beyond it the oldest of them is closed to make
+    /// room (`ConnectionLimits`).
+    public var maxUnauthenticated = 10_000
+    /// Connections from one address that have not said hello yet; beyond it that address's new
+    /// ones are reset at once.
+    public var maxUnauthenticatedPerAddress = 1_000
+    /// Seconds an HTTP request may take to arrive in full, from its first byte (headers and body).
+    public var httpRequestTimeoutSeconds: Int64 = 10
+    /// Failed authentications per address per minute on the HTTP side before it answers 429.
+    public var httpAuthFailuresPerMinute: Double = 30
 
     public init() {}
 }

@@ -42,6 +42,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical (info).") var logLevel: String?
     @Option(name: .customLong("shutdown-timeout-s"), help: "Seconds a graceful shutdown waits for clients (10).")
     var shutdownTimeoutS: Int?
+    @Option(help: "Protocol connections held at once (60000; also bounded by the open-file limit).") var maxConnections: Int?
+    @Option(help: "Protocol connections not yet past hello; beyond it the oldest is closed (10000).") var maxUnauthenticated: Int?
+    @Option(help: "Protocol connections not yet past hello from one address (1000).") var maxUnauthenticatedPerAddress: Int?
+    @Option(name: .customLong("http-request-timeout-s"), help: "Seconds an HTTP request may take to arrive in full (10).")
+    var httpRequestTimeoutS: Int?
+    @Option(name: .customLong("http-auth-failures-per-min"), help: "Failed HTTP authentications per address per minute before 429 (30).")
+    var httpAuthFailuresPerMin: Double?
 
     /// The flags given on the command line, as configuration keys.
     var flagValues: [String: String] {
@@ -70,6 +77,11 @@ struct Serve: AsyncParsableCommand {
         put("event-loops", eventLoops)
         put("log-level", logLevel)
         put("shutdown-timeout-s", shutdownTimeoutS)
+        put("max-connections", maxConnections)
+        put("max-unauthenticated", maxUnauthenticated)
+        put("max-unauthenticated-per-address", maxUnauthenticatedPerAddress)
+        put("http-request-timeout-s", httpRequestTimeoutS)
+        put("http-auth-failures-per-min", httpAuthFailuresPerMin)
         return values
     }
 
@@ -106,6 +118,10 @@ struct Serve: AsyncParsableCommand {
         // Before anything uses the singleton event-loop group (the protocol and HTTP servers).
         NIOSingletons.groupLoopCountSuggestion = settings.eventLoopThreads(cores: System.coreCount)
         let metrics = ServerMetrics.bootstrap()
+        // One descriptor per client: the soft limit (often 1024) would cap the floor long before
+        // max-connections does.
+        let openFiles = raiseOpenFileLimit()
+        logger.info("open-file limit \(openFiles)")
         let clock = SystemWallClock()
         let dataDirectory = settings.data
         do {

@@ -28,7 +28,8 @@ struct Settings: Equatable {
         "data", "listen", "http", "plaintext", "http-plaintext", "rate-per-s", "rate-burst", "bot-rate-per-s",
         "bot-rate-burst", "max-line-bytes", "max-sessions-per-user", "outbound-buffer-bytes", "write-timeout-s",
         "heartbeat-s", "auth-timeout-s", "history-days", "commit-max-batch", "log-level", "shutdown-timeout-s", "sync",
-        "event-loops",
+        "event-loops", "max-connections", "max-unauthenticated", "max-unauthenticated-per-address",
+        "http-request-timeout-s", "http-auth-failures-per-min",
     ]
 
     /// Parses a configuration file into key/value pairs, refusing unknown keys.
@@ -101,6 +102,11 @@ struct Settings: Equatable {
                 }
                 self.sync = sync
             case "event-loops": eventLoops = try int(key, value, min: 0)
+            case "max-connections": server.maxConnections = try int(key, value)
+            case "max-unauthenticated": server.maxUnauthenticated = try int(key, value)
+            case "max-unauthenticated-per-address": server.maxUnauthenticatedPerAddress = try int(key, value)
+            case "http-request-timeout-s": server.httpRequestTimeoutSeconds = Int64(try int(key, value))
+            case "http-auth-failures-per-min": server.httpAuthFailuresPerMinute = try double(key, value)
             default: throw Failure(description: "unknown setting '\(key)'")
             }
         }

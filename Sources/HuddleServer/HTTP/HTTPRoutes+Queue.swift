@@ -8,14 +8,8 @@ extension HTTPRoutes {
     /// body of `queue.report`; 202 `{"seq": N}` once the `queue` event is committed. The order
     /// of the checks is the cheap ones first: token, rate, size, JSON, then the hub's own
     /// (team, role, params) through the same path as the protocol's `queue.report`.
-    func queue(_ request: Request, team: String) async throws(HTTPFailure) -> Response {
-        let token = try Self.bearerToken(request.headers[.authorization])
-        let user: String
-        do {
-            user = try await hub.authenticate(token: token)
-        } catch {
-            throw .unauthorized("invalid token")
-        }
+    func queue(_ request: Request, team: String, from address: String) async throws(HTTPFailure) -> Response {
+        let (token, user) = try await authenticate(request, from: address)
         let config = hub.config
         if let wait = buckets.take(
             user, ratePerSecond: config.botRatePerSecond, burst: config.botRateBurst,
@@ -32,6 +26,28 @@ extension HTTPRoutes {
         case .failure(let error):
             if error.code == .internalError && !hub.isAccepting { throw .unavailable }
             throw HTTPFailure(error)
+        }
+    }
+
+    /// The bearer token and its user. A failure counts against the client's address; an
+    /// address that failed too often is answered 429 for a token the daemon does not already
+    /// know, without a look at the admin changes (a known token still works: a bot behind the
+    /// same NAT as a guesser keeps posting).
+    func authenticate(_ request: Request, from address: String) async throws(HTTPFailure) -> (token: String, user: String) {
+        let now = ConnectionHandler.monotonicMillis()
+        let blockedFor = authFailures.blocked(address, nowMillis: now)
+        do throws(HTTPFailure) {
+            let token = try Self.bearerToken(request.headers[.authorization])
+            do {
+                return (token, try await hub.authenticate(token: token, mayLook: blockedFor == nil))
+            } catch {
+                throw .unauthorized("invalid token")
+            }
+        } catch {
+            ServerMetrics.httpAuthRefused()
+            if let blockedFor { throw .rateLimited(retryAfterMillis: blockedFor) }
+            authFailures.failed(address, perMinute: hub.config.httpAuthFailuresPerMinute, nowMillis: now)
+            throw error
         }
     }
 

@@ -9,7 +9,7 @@ import NIOCore
 /// (404) and wrong methods (405, with `Allow`). Routing is three paths, so it is a switch here
 /// rather than a router: that is what lets 404 and 405 answer in the same JSON shape.
 struct HTTPRoutes: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = HTTPContext
 
     enum Route: Equatable {
         case healthz
@@ -31,6 +31,7 @@ struct HTTPRoutes: HTTPResponder {
     /// Served over TLS: answers then carry `Strict-Transport-Security`.
     let tls: Bool
     let buckets = TokenBuckets()
+    let authFailures = AuthFailureBuckets()
     let logger: Logger
 
     static func route(path: String) -> Route? {
@@ -47,7 +48,8 @@ struct HTTPRoutes: HTTPResponder {
     }
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        var response = await answerOrRefuse(request)
+        let address = context.remoteAddress?.ipAddress ?? "?"
+        var response = await answerOrRefuse(request, from: address)
         // Answers are data for programs, never pages: no sniffing, no caching, and with TLS the
         // client is told to stay on it.
         response.headers[.xContentTypeOptions] = "nosniff"
@@ -56,9 +58,9 @@ struct HTTPRoutes: HTTPResponder {
         return response
     }
 
-    private func answerOrRefuse(_ request: Request) async -> Response {
+    private func answerOrRefuse(_ request: Request, from address: String) async -> Response {
         do {
-            let response = try await answer(request)
+            let response = try await answer(request, from: address)
             return request.method == .head ? response.createHeadResponse() : response
         } catch {
             if error.status == .internalServerError {
@@ -72,7 +74,7 @@ struct HTTPRoutes: HTTPResponder {
         }
     }
 
-    private func answer(_ request: Request) async throws(HTTPFailure) -> Response {
+    private func answer(_ request: Request, from address: String) async throws(HTTPFailure) -> Response {
         guard let route = Self.route(path: request.uri.path) else {
             throw .notFound("no such path: \(request.uri.path)")
         }
@@ -94,7 +96,7 @@ struct HTTPRoutes: HTTPResponder {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: text)))
         case .queue(let team):
-            return try await queue(request, team: team)
+            return try await queue(request, team: team, from: address)
         }
     }
 
@@ -103,5 +105,16 @@ struct HTTPRoutes: HTTPResponder {
         bytes.append(UInt8(ascii: "\n"))
         return Response(
             status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+/// Hummingbird's basic context and the client's address (for the per-address 401 limit).
+struct HTTPContext: RequestContext, RemoteAddressRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let remoteAddress: SocketAddress?
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
     }
 }

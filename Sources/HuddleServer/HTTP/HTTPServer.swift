@@ -53,14 +53,17 @@ public final class HTTPServer: Service, Sendable {
         let registry = protocolServer.registry
         let routes = HTTPRoutes(hub: hub, gauges: gauges, connections: { registry.count }, tls: tls != nil, logger: logger)
         let tls = self.tls
+        let hub = self.hub
+        let timeout: @Sendable () -> TimeAmount = { .seconds(hub.config.httpRequestTimeoutSeconds) }
         let server = HTTPServerBuilder { responder in
             let http1 = HTTP1Channel(
                 responder: responder,
                 configuration: .init(
+                    additionalChannelHandlers: [RequestEndHandler()],
                     idleTimeout: Self.idleTimeout,
                     httpDecoderConfiguration: .init(maxHeaderFieldSize: 8 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100)))
-            if let tls { return ReloadableTLSChannel(http1, context: tls) }
-            return http1
+            if let tls { return RequestDeadlineChannel(base: ReloadableTLSChannel(http1, context: tls), timeout: timeout) }
+            return RequestDeadlineChannel(base: http1, timeout: timeout)
         }
         // Hummingbird's own info lines ("Server started and listening on …") would read like ours.
         var quiet = logger

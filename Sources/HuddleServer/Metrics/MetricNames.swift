@@ -15,6 +15,11 @@ enum MetricName {
     static let walSyncDuration = "huddle_wal_sync_seconds"
     static let walSyncFailures = "huddle_wal_sync_failures_total"
     static let walCheckpointFailures = "huddle_wal_checkpoint_failures_total"
+    static let connectionsRefused = "huddle_connections_refused_total"
+    static let unauthenticatedEvicted = "huddle_connections_evicted_total"
+    static let hellosRefused = "huddle_hellos_refused_total"
+    static let httpAuthRefused = "huddle_http_auth_refused_total"
+    static let httpRequestsTimedOut = "huddle_http_requests_timed_out_total"
 
     // Read from the hub at scrape time.
     static let connections = "huddle_connections"
@@ -36,6 +41,11 @@ enum MetricName {
         walSyncDuration: "Time one WAL sync took.",
         walSyncFailures: "WAL syncs that failed.",
         walCheckpointFailures: "WAL checkpoints that failed.",
+        connectionsRefused: "Protocol connections reset at once because a limit was reached, by limit (total or per_address).",
+        unauthenticatedEvicted: "Protocol connections that had not said hello, closed to make room for a new one (max-unauthenticated).",
+        hellosRefused: "session.hello requests refused (unknown or revoked token, too many sessions).",
+        httpAuthRefused: "HTTP requests refused with 401, or with 429 because their address failed too often.",
+        httpRequestsTimedOut: "HTTP connections closed because a request did not arrive in full within http-request-timeout-s.",
         connections: "Open protocol connections, authenticated or not.",
         sessions: "Authenticated protocol sessions by role.",
         teamAvailable: "Agents available on the phones, as last announced to the team.",

@@ -28,6 +28,13 @@ public enum ServerMetrics {
         let walSyncDuration = Metrics.Timer(label: MetricName.walSyncDuration)
         let walSyncFailures = Counter(label: MetricName.walSyncFailures)
         let walCheckpointFailures = Counter(label: MetricName.walCheckpointFailures)
+        let refusedTotal = Counter(label: MetricName.connectionsRefused, dimensions: [("limit", ConnectionLimits.Refusal.total.rawValue)])
+        let refusedPerAddress = Counter(
+            label: MetricName.connectionsRefused, dimensions: [("limit", ConnectionLimits.Refusal.perAddress.rawValue)])
+        let evicted = Counter(label: MetricName.unauthenticatedEvicted)
+        let hellosRefused = Counter(label: MetricName.hellosRefused)
+        let httpAuthRefused = Counter(label: MetricName.httpAuthRefused)
+        let httpRequestsTimedOut = Counter(label: MetricName.httpRequestsTimedOut)
     }
 
     static let handles = Handles()
@@ -74,6 +81,29 @@ public enum ServerMetrics {
 
     static func slowReaderDisconnected() {
         handles.slowReaderDisconnects.increment()
+    }
+
+    static func connectionRefused(_ refusal: ConnectionLimits.Refusal) {
+        switch refusal {
+        case .total: handles.refusedTotal.increment()
+        case .perAddress: handles.refusedPerAddress.increment()
+        }
+    }
+
+    @Sendable static func unauthenticatedEvicted() {
+        handles.evicted.increment()
+    }
+
+    static func helloRefused() {
+        handles.hellosRefused.increment()
+    }
+
+    static func httpAuthRefused() {
+        handles.httpAuthRefused.increment()
+    }
+
+    static func httpRequestTimedOut() {
+        handles.httpRequestsTimedOut.increment()
     }
 
     static func rateLimited(_ side: Side) {
