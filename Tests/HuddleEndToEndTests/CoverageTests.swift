@@ -76,19 +76,16 @@ import Testing
     @Test func aWellbeingBreakAlertsSupervisorsAtOnceAndEscalates() async throws {
         let f = try await floor(agents: ["alice"], policy: ["wellbeing": ["escalate_after_s": 1]])
         let alice = try #require(f.agents["alice"])
-        let started = ContinuousClock.now
         let result = try await alice.request("status.set", ["status": "break", "reason": "abusive_call"])
         #expect(result["decision"] == "granted")
         let raised = try await alert(f.supervisor, kind: "wellbeing_break")
-        // "At once" is within a second on an idle machine (the benchmark measures it: see
-        // Benchmarks/README.md); here the whole suite shares two cores, so only a lost or
-        // timer-driven alert (seconds late) fails.
-        let latency = ContinuousClock.now - started
-        #expect(latency < .seconds(3))
         #expect(raised["reason"] == "abusive_call" && raised["user"] == "alice" && raised.stream == .supervisors)
         // Teammates see a plain break.
         let seen = try await alice.nextEvent(type: "status") { $0["status"] == "break" }
         #expect(seen["status"] == "break" && seen["reason"] == nil)
+        // "At once": raised by the same decision as the break (same time), not by a timer later.
+        // How fast it reaches a supervisor is measured by the benchmark (Benchmarks/README.md).
+        #expect(raised["at"] != nil && raised["at"] == seen["at"], "alert at \(raised["at"] ?? "-"), break at \(seen["at"] ?? "-")")
         // Nobody acknowledges: it escalates.
         let escalation = try await alert(f.supervisor, kind: "escalation", within: .seconds(5))
         #expect(escalation["severity"] == "critical")
@@ -102,9 +99,8 @@ import Testing
         #expect(acked["by"] == "sam" && acked["note"] == "with her now")
         let after = try await f.supervisor.request("team.join", ["team": "floor-a"])["snapshot"]
         #expect(after?["alerts"]?.arrayValue?.contains { $0["alert"] == .int(id) } == false)
-        // Agents never see the supervisors' stream.
-        let agentEvents = await alice.pending().filter { if case .event(let e) = $0 { e.stream == .supervisors } else { false } }
-        #expect(agentEvents.isEmpty)
+        // Agents never see the supervisors' stream, nor the reason anywhere (all they received).
+        #expect(await alice.allEvents().allSatisfy { $0.stream == .team && $0["reason"] == nil })
         await #expect(throws: RPCError.self) { try await alice.request("alert.ack", ["alert": .int(id)]) }
         #expect(try await f.daemon.stop() == 0)
     }
@@ -115,7 +111,6 @@ import Testing
         let f = try await floor(agents: ["alice", "bob"], policy: ["wellbeing": ["escalate_after_s": 1]])
         let lee = try f.daemon.addUser("lee", role: .supervisor, teams: ["floor-a"])
         let root = try f.daemon.addUser("root", role: .admin, teams: [])
-        try await Task.sleep(for: .milliseconds(600))  // admin changes are noticed within 400 ms
         let second = try await f.daemon.session(lee)
         _ = try await second.request("team.join", ["team": "floor-a"])
         let admin = try await f.daemon.connect()
@@ -130,7 +125,7 @@ import Testing
         }
         let seenByBob = try await bob.nextEvent(type: "status") { $0["user"] == "alice" && $0["status"] == "break" }
         #expect(seenByBob["reason"] == nil)
-        #expect(await bob.pending().allSatisfy { if case .event(let e) = $0 { e.stream == .team } else { true } })
+        #expect(await bob.allEvents().allSatisfy { $0.stream == .team && $0["reason"] == nil })
         #expect(try await f.daemon.stop() == 0)
     }
 

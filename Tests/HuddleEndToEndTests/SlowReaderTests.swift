@@ -3,9 +3,14 @@ import HuddleClient
 import HuddleProtocol
 import Testing
 
+protocol StuckReader {
+    func send(_ line: String)
+    func isClosedByPeer(within seconds: Double) -> Bool
+}
+
 @Suite struct SlowReaderTests {
     /// A plain TCP socket that sends lines and never reads: the slowest reader there is.
-    final class StuckClient {
+    final class StuckClient: StuckReader {
         let fd: Int32
 
         init(port: Int) throws {
@@ -46,19 +51,85 @@ import Testing
         deinit { close(fd) }
     }
 
+    /// The same over TLS: a Python client (its own TLS stack, trusting cert.pem) with a 4 KiB
+    /// receive buffer that completes its handshake, sends its lines and reads nothing until told.
+    final class StuckTLSClient: StuckReader {
+        let process = Process()
+        let input = Pipe()
+        let output = Pipe()
+        var lines: [String] = []
+
+        static let script = #"""
+            import socket, ssl, sys
+            port, cafile = int(sys.argv[1]), sys.argv[2]
+            raw = socket.socket()
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            raw.connect(("127.0.0.1", port))
+            tls = ssl.create_default_context(cafile=cafile).wrap_socket(raw, server_hostname="127.0.0.1")
+            tls.sendall(sys.stdin.readline().replace("\\n", "\n").encode())
+            print("sent", flush=True)
+            seconds = float(sys.stdin.readline())
+            tls.settimeout(seconds)
+            try:
+                while tls.recv(65536):
+                    pass
+                print("closed", flush=True)
+            except (ConnectionResetError, ssl.SSLError, BrokenPipeError) as e:
+                print("closed", e, flush=True)
+            except TimeoutError:
+                print("open", flush=True)
+            """#
+
+        init(port: Int, certificate: String) throws {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-c", Self.script, "\(port)", certificate]
+            process.standardInput = input
+            process.standardOutput = output
+            try process.run()
+        }
+
+        func send(_ line: String) { lines.append(line) }
+
+        /// Sends the lines gathered so far in one write (the script reads one line of them).
+        func flush() throws {
+            input.fileHandleForWriting.write(Data((lines.joined(separator: "\\n") + "\\n\n").utf8))
+            let answer = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+            guard answer.hasPrefix("sent") else { throw TestDaemon.Failure(description: "stuck TLS client: \(answer)") }
+        }
+
+        func isClosedByPeer(within seconds: Double = 10) -> Bool {
+            input.fileHandleForWriting.write(Data("\(seconds)\n".utf8))
+            let answer = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return answer.hasPrefix("closed")
+        }
+
+        deinit { if process.isRunning { process.terminate() } }
+    }
+
     @Test func aReaderThatStopsIsDisconnectedAndDelaysNobody() async throws {
+        try await stuckReader(tls: false)
+    }
+
+    @Test func aReaderThatStopsBehindTLSIsDisconnectedAndDelaysNobody() async throws {
+        try await stuckReader(tls: true)
+    }
+
+    func stuckReader(tls: Bool) async throws {
         let daemon = try TestDaemon(
             arguments: ["--rate-per-s", "100000", "--rate-burst", "100000", "--outbound-buffer-bytes", "65536", "--write-timeout-s", "2", "--max-sessions-per-user", "32"],
-            plaintext: true)
+            plaintext: !tls)
         try daemon.addTeam("floor-a")
         let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a"])
         let stuckToken = try daemon.addUser("stuck", role: .agent, teams: ["floor-a"])
         try await daemon.start()
 
-        let stuck = try StuckClient(port: daemon.port)
+        let stuckTLS = tls ? try StuckTLSClient(port: daemon.port, certificate: daemon.certificate) : nil
+        let stuck: any StuckReader = try stuckTLS ?? StuckClient(port: daemon.port)
         stuck.send(#"{"jsonrpc":"2.0","id":1,"method":"session.hello","params":{"token":"\#(stuckToken)","client":"stuck"}}"#)
         stuck.send(#"{"jsonrpc":"2.0","id":2,"method":"team.join","params":{"team":"floor-a"}}"#)
+        try stuckTLS?.flush()
         let watcher = try await daemon.session(bob)
         let joined = try await watcher.request("team.join", ["team": "floor-a"])
         let startSeq = try #require(joined["seq"]?.intValue)
@@ -95,7 +166,7 @@ import Testing
         }
         #expect(seqs.count == sent)
         #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count && (seqs.first ?? 0) > startSeq)
-        #expect(stuck.isClosedByPeer())
+        #expect(stuck.isClosedByPeer(within: 10))
         #expect(try await daemon.stop() == 0)
     }
 }

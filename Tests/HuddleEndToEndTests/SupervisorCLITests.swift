@@ -141,6 +141,8 @@ import Testing
             #expect(event["status"] == "break" && event["note"] == "need a minute")
             #expect(event["reason"] == nil)
         }
+        // Nothing bob ever received names the reason (not only what came after the match).
+        #expect(await bobPeer.allEvents().allSatisfy { $0.stream == .team && $0["reason"] == nil })
         let open = try sam.run(["alerts"])
         #expect(open.status == 0, "\(open.stderr)")
         #expect(

@@ -147,6 +147,25 @@ final class TestDaemon: @unchecked Sendable {
         var stderr: String
     }
 
+    /// Waits for `body` at most `timeout`, failing with what it waited for: for tests whose point
+    /// is that something does not wait behind something else.
+    static func waitFor<T: Sendable>(
+        _ what: String, within timeout: Duration, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw Failure(description: "waited \(timeout) for \(what)")
+            }
+            return value
+        }
+    }
+
     static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, check: Bool = true)
         throws -> Output
     {
@@ -186,9 +205,14 @@ final class Peer: Sendable {
 
     actor Inbox {
         var items: [ServerNotification] = []
+        /// Everything ever received, taken or not: what "nothing leaked" checks look at.
+        var log: [ServerNotification] = []
         var finished = false
 
-        func append(_ item: ServerNotification) { items.append(item) }
+        func append(_ item: ServerNotification) {
+            items.append(item)
+            log.append(item)
+        }
         func finish() { finished = true }
 
         /// Removes and returns the first match; earlier non-matching items are dropped.
@@ -248,6 +272,14 @@ final class Peer: Sendable {
 
     /// Everything received and not yet taken.
     func pending() async -> [ServerNotification] { await inbox.all() }
+
+    /// Everything received since the connection opened, whether `next` took it or skipped it.
+    func everything() async -> [ServerNotification] { await inbox.log }
+
+    /// The events among everything received.
+    func allEvents() async -> [EventNotification] {
+        await everything().compactMap { if case .event(let event) = $0 { event } else { nil } }
+    }
 
     /// Waits until the connection has ended (the server closed it).
     func waitForEnd(within timeout: Duration = .seconds(5)) async throws -> String? {
