@@ -13,7 +13,8 @@ Two rounds with the daemon's default limits (PROTOCOL.md §14):
 
 The flooding processes reopen every connection the daemon closes, for --hold-s seconds per
 round. Meanwhile, once a second, a newcomer (from 127.0.0.1) connects over TLS and sends
-hello, team.join and session.ping, each of which must be answered within 1 s. Measured: the
+hello, team.join and session.ping, each of which must be answered within 1 s (its TCP connect
+and TLS handshake, queued behind the flood's, within 2.5 s). Measured: the
 connections the flood held open and had closed, the daemon's file descriptors, VmRSS and log
 lines during the round, the newcomer's latencies. Checks: every newcomer answered within 1 s;
 the daemon's descriptors stay within the limit that holds (plus a margin for its own files);
@@ -175,7 +176,9 @@ def round_(h: H.Harness, d: H.Daemon, args, token: str, name: str, sources: list
     H.check(len(samples) >= 3, f"{name}: only {len(samples)} newcomers tried")
     for step in ("hello", "join", "ping"):
         H.check(worst[step] < 1.0, f"{name}: a newcomer's {step} took {worst[step]:.2f} s (more than 1 s)")
-    H.check(worst["connect"] < 1.0, f"{name}: a newcomer's TLS connect took {worst['connect']:.2f} s")
+    # The TCP connect and TLS handshake queue behind the flood's own accepts and handshakes (the
+    # flooders reopen thousands a second on the same two cores): reported, bounded looser.
+    H.check(worst["connect"] < 2.5, f"{name}: a newcomer's TLS connect took {worst['connect']:.2f} s")
     # Refused connections are accepted, then reset: up to one accept batch per event loop (256
     # each) are between the two at any moment.
     H.check(peak_fds <= fds_before + held_limit + 576,
