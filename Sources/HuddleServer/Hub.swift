@@ -229,11 +229,6 @@ public final class Hub: Sendable {
         return revoked
     }
 
-    /// Every live session, for shutdown.
-    func allSessions() -> [Session] {
-        state.withLockedValue { Array($0.sessions.values) }
-    }
-
     /// Stops taking changes and waits until every accepted one is committed and answered.
     public func stopAccepting() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

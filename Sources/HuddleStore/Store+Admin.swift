@@ -147,7 +147,7 @@ extension Store {
         return try Row.fetchAll(db, sql: "SELECT name, role, token_key FROM users ORDER BY name").map { row in
             let name: String = row["name"]
             return UserRow(
-                name: name, role: Role(rawValue: row["role"]) ?? .agent, teams: teamsByUser[name] ?? [],
+                name: name, role: try Self.role(row["role"], of: name), teams: teamsByUser[name] ?? [],
                 tokenKey: row["token_key"])
         }
     }

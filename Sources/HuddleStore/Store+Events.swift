@@ -43,12 +43,12 @@ extension Store {
         {
             let name: String = row["name"]
             let record = StatusRecord(
-                status: Status(rawValue: row["status"]) ?? .offline, note: row["note"],
+                status: try Self.status(row["status"], of: name), note: row["note"],
                 since: Timestamp(milliseconds: row["since"]),
                 expectedUntil: (row["expected_until"] as Int64?).map(Timestamp.init(milliseconds:)),
                 by: row["status_by"], reason: (row["status_reason"] as String?).flatMap(StatusReason.init(rawValue:)))
             floor.users[name] = UserState(
-                name: name, role: Role(rawValue: row["role"]) ?? .agent, teams: [], status: record,
+                name: name, role: try Self.role(row["role"], of: name), teams: [], status: record,
                 overdueAlertedSince: (row["overdue_alerted_since"] as Int64?).map(Timestamp.init(milliseconds:)))
             tokenKeys[name] = row["token_key"]
         }
@@ -61,9 +61,8 @@ extension Store {
                 WHERE p.version = (SELECT MAX(version) FROM policy_versions WHERE team_id = t.id)
                 """)
         {
-            var policy = (try? Policy.decode(JSONParser.parse(row["policy"] as String))) ?? Policy()
-            policy.version = row["version"]
             let name: String = row["name"]
+            let policy = try Self.policy(row["policy"], team: name, version: row["version"])
             let waitlist = (try? JSONParser.parse(row["waitlist"] as String))?.arrayValue?
                 .compactMap(WaitlistEntry.init(stored:)) ?? []
             let coverage = (row["coverage"] as String?).flatMap { try? JSONParser.parse($0) }.flatMap(CoverageFigures.init(json:))
@@ -290,17 +289,6 @@ extension Store {
         }
     }
 
-    /// The oldest seq still in the history of a stream (0 when the stream is empty).
-    public func oldestSeq(team: String, stream: EventStream) async throws -> Int64 {
-        try await pool.read { db in
-            try Int64.fetchOne(
-                db,
-                sql: """
-                    SELECT MIN(seq) FROM events WHERE team_id = (SELECT id FROM teams WHERE name = ?) AND stream = ?
-                    """, arguments: [team, stream == .team ? 0 : 1]) ?? 0
-        }
-    }
-
     public func policyHistory(team: String) async throws -> [PolicyVersion] {
         try await pool.read { db in try Self.fetchPolicyHistory(db, team: team) }
     }
@@ -319,8 +307,7 @@ extension Store {
                     WHERE team_id = (SELECT id FROM teams WHERE name = ?) ORDER BY version
                     """, arguments: [team]
             ).map { row in
-                var policy = (try? Policy.decode(JSONParser.parse(row["policy"] as String))) ?? Policy()
-                policy.version = row["version"]
+                let policy = try Self.policy(row["policy"], team: team, version: row["version"])
                 return PolicyVersion(
                     version: row["version"], at: Timestamp(milliseconds: row["at"]), by: row["by"],
                     comment: row["comment"], policy: policy)
@@ -373,17 +360,14 @@ extension Store {
                             WHERE team_id = (SELECT id FROM teams WHERE name = ?) AND stream = 0 AND type = 'status'
                             ORDER BY seq
                             """, arguments: [team])
-                    let changes = rows.compactMap { row -> TimeInStatusReport.Change? in
-                        guard let params = (try? JSONParser.parse([UInt8](row["line"] as Data)))?["params"],
-                            let user = params["user"]?.stringValue,
-                            let status = params["status"]?.stringValue.flatMap(Status.init(rawValue:)),
-                            let since = params["since"]?.stringValue.flatMap(Timestamp.init(rfc3339:))
-                        else { return nil }
-                        let event = StatusEvent(
-                            user: user, status: status, note: params["note"]?.stringValue ?? "", since: since,
-                            expectedUntil: params["expected_until"]?.stringValue.flatMap(Timestamp.init(rfc3339:)),
-                            by: params["by"]?.stringValue ?? "")
-                        return TimeInStatusReport.Change(at: Timestamp(milliseconds: row["at"]), event: event)
+                    // Read with the one decoder every reader of events uses; a line that is not
+                    // a status event fails the report rather than dropping a change unseen.
+                    let changes = try rows.map { row -> TimeInStatusReport.Change in
+                        let event = try Event(storedLine: [UInt8](row["line"] as Data))
+                        guard case .status(let change) = event.payload else {
+                            throw CorruptRow(description: "huddle.sqlite: event \(event.seq) of team '\(team)' is stored as a status change but is a \(event.payload.type) event")
+                        }
+                        return TimeInStatusReport.Change(at: Timestamp(milliseconds: row["at"]), event: change)
                     }
                     return (changes, try Self.fetchPolicyHistory(db, team: team))
                 })

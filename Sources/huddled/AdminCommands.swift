@@ -98,10 +98,10 @@ struct UserCommand: ParsableCommand {
         }
 
         func run() async throws {
-            let token = try openStore(data).addUser(
-                name, role: Role(rawValue: role) ?? .agent, teams: teams, now: SystemWallClock().now())
+            guard let role = Role(rawValue: role) else { throw ValidationError("role must be agent, supervisor, bot or admin") }
+            let token = try openStore(data).addUser(name, role: role, teams: teams, now: SystemWallClock().now())
             await tellDaemon(data)
-            print("user \(name) (\(role)) added\(teams.isEmpty ? "" : " to \(teams.joined(separator: ", "))"); token:")
+            print("user \(name) (\(role.rawValue)) added\(teams.isEmpty ? "" : " to \(teams.joined(separator: ", "))"); token:")
             print(token)
         }
     }
