@@ -32,6 +32,29 @@ import Testing
         #expect(raw.range(of: Data(token.split(separator: "_")[2].utf8)) == nil)
     }
 
+    /// A row changed by hand (or damaged) is refused with what is wrong, not read as a default:
+    /// a supervisor must not come back as an agent, nor a team's rules as the built-in ones.
+    @Test(arguments: [
+        ("UPDATE users SET role = 'wizard' WHERE name = 'sam'", "user 'sam' has role 'wizard'"),
+        ("UPDATE users SET status = 'nap' WHERE name = 'sam'", "user 'sam' has status 'nap'"),
+        ("UPDATE policy_versions SET policy = '{\"min_available\": \"lots\"}'", "policy version 1 of team 'floor-a' cannot be read"),
+    ])
+    func aCorruptRowStopsTheLoadWithWhatIsWrong(_ corruption: (String, String)) async throws {
+        let store = try open()
+        _ = try store.addTeam("floor-a", now: now)
+        _ = try store.addUser("sam", role: .supervisor, teams: ["floor-a"], now: now)
+        try store.close()
+        try await DatabaseQueue(path: "\(directory)/huddle.sqlite").write { db in try db.execute(sql: corruption.0) }
+        let reopened = try open()
+        do {
+            _ = try reopened.loadFloor()
+            Issue.record("loaded a floor from a corrupt row")
+        } catch let error as CorruptRow {
+            #expect(error.description.contains(corruption.1), "\(error)")
+        }
+        try reopened.close()
+    }
+
     /// GRDB's WAL set-up turns `synchronous` down to NORMAL after the connection is configured;
     /// the store must win when every commit is to be synced, or a power cut could take
     /// acknowledged changes with it.
