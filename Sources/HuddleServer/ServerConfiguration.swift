@@ -1,19 +1,32 @@
 /// The daemon's limits and addresses (SPEC §5 and §8). Every limit is a value here with the
 /// documented default; `huddled` fills it from flags, the configuration file and defaults.
 public struct ServerConfiguration: Sendable, Equatable {
+    /// The protocol port's address (`listen`); port 0 picks a free one.
     public var listenHost = "127.0.0.1"
     public var listenPort = 7447
+    /// TLS off on the protocol port (loopback development only).
     public var plaintext = false
+    /// The per-connection token bucket: every non-empty line costs a token, except a session's
+    /// `session.ping`; over it, -32011 with `retry_after_ms`.
     public var ratePerSecond: Double = 20
     public var rateBurst: Double = 40
+    /// The same for bots, once their hello succeeds (ten times the agents' unless set).
     public var botRatePerSecond: Double = 200
     public var botRateBurst: Double = 400
+    /// The longest request line; a longer one is refused and the connection closed.
     public var maxLineBytes = 16 * 1024
+    /// Live sessions one user may hold at once.
     public var maxSessionsPerUser = 8
+    /// Bytes queued for one client beyond the kernel's buffer before it is cut as a slow reader
+    /// (replays and `history.fetch` answers are streamed at the client's pace and do not count).
     public var outboundBufferBytes = 1024 * 1024
+    /// Seconds one write may make no progress before the client is cut as a slow reader.
     public var writeTimeoutSeconds: Int64 = 10
+    /// Silence after which the server sends a heartbeat; a client silent for 3 × this is closed.
     public var heartbeatSeconds: Int64 = 15
+    /// Seconds a new connection has to say hello (its TLS handshake included).
     public var authTimeoutSeconds: Int64 = 10
+    /// Days of event history kept for replay, `history.fetch` and reports.
     public var historyDays: Int64 = 30
     /// How many changes one SQLite transaction may group.
     public var commitMaxBatch = 1024

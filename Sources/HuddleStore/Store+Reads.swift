@@ -1,0 +1,83 @@
+import Foundation
+import GRDB
+import HuddleCore
+import HuddleProtocol
+
+extension Store {
+
+    /// Events of one stream with `after < seq <= through`, oldest first, at most `limit`.
+    public func events(team: String, stream: EventStream, after: Int64, through: Int64 = .max, limit: Int = .max)
+        async throws -> [StoredEvent]
+    {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT seq, line FROM events
+                    WHERE team_id = (SELECT id FROM teams WHERE name = ?) AND stream = ? AND seq > ? AND seq <= ?
+                    ORDER BY seq LIMIT ?
+                    """, arguments: [team, stream == .team ? 0 : 1, after, through, limit]
+            ).map { row in StoredEvent(seq: row["seq"], line: [UInt8](row["line"] as Data)) }
+        }
+    }
+
+    public func policyHistory(team: String) async throws -> [PolicyVersion] {
+        try await pool.read { db in try Self.fetchPolicyHistory(db, team: team) }
+    }
+
+    public func policyHistory(team: String, completion: @escaping @Sendable (Result<[PolicyVersion], any Error>) -> Void) {
+        pool.asyncRead { result in
+            completion(Result { try Self.fetchPolicyHistory(try result.get(), team: team) })
+        }
+    }
+
+    static func fetchPolicyHistory(_ db: Database, team: String) throws -> [PolicyVersion] {
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT version, at, by, comment, policy FROM policy_versions
+                    WHERE team_id = (SELECT id FROM teams WHERE name = ?) ORDER BY version
+                    """, arguments: [team]
+            ).map { row in
+                let policy = try Self.policy(row["policy"], team: team, version: row["version"])
+                return PolicyVersion(
+                    version: row["version"], at: Timestamp(milliseconds: row["at"]), by: row["by"],
+                    comment: row["comment"], policy: policy)
+            }
+    }
+}
+
+extension Store {
+    /// The team's status events, oldest first, and its policy versions: the inputs of the
+    /// time-in-status report. Events after `to` are read too: a period still open at `to` is
+    /// judged an overrun by when it really ended, so the answer does not depend on when it is
+    /// asked.
+    public func reportInputs(
+        team: String,
+        completion: @escaping @Sendable (Result<([TimeInStatusReport.Change], [PolicyVersion]), any Error>) -> Void
+    ) {
+        pool.asyncRead { result in
+            completion(
+                Result {
+                    let db = try result.get()
+                    let rows = try Row.fetchAll(
+                        db,
+                        sql: """
+                            SELECT at, line FROM events
+                            WHERE team_id = (SELECT id FROM teams WHERE name = ?) AND stream = 0 AND type = 'status'
+                            ORDER BY seq
+                            """, arguments: [team])
+                    // Read with the one decoder every reader of events uses; a line that is not
+                    // a status event fails the report rather than dropping a change unseen.
+                    let changes = try rows.map { row -> TimeInStatusReport.Change in
+                        let event = try Event(storedLine: [UInt8](row["line"] as Data))
+                        guard case .status(let change) = event.payload else {
+                            throw CorruptRow(description: "huddle.sqlite: event \(event.seq) of team '\(team)' is stored as a status change but is a \(event.payload.type) event")
+                        }
+                        return TimeInStatusReport.Change(at: Timestamp(milliseconds: row["at"]), event: change)
+                    }
+                    return (changes, try Self.fetchPolicyHistory(db, team: team))
+                })
+        }
+    }
+}
