@@ -4,7 +4,6 @@ import HuddleCore
 import HuddleProtocol
 
 extension Store {
-
     /// Commits a batch of events in one transaction: the log, the current state they imply, and
     /// each team's seqs. Either all of it is stored or none.
     public func commit(_ batch: [EncodedEvent]) async throws {

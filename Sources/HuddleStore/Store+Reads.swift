@@ -4,7 +4,6 @@ import HuddleCore
 import HuddleProtocol
 
 extension Store {
-
     /// Events of one stream with `after < seq <= through`, oldest first, at most `limit`.
     public func events(team: String, stream: EventStream, after: Int64, through: Int64 = .max, limit: Int = .max)
         async throws -> [StoredEvent]
