@@ -11,9 +11,9 @@ import Testing
 
     /// Admitted: the connection answers a line (before hello, with an error). Refused: it ends
     /// without a word.
-    static func isAdmitted(_ socket: BareSocket) -> Bool {
+    static func isAdmitted(_ socket: BareSocket) async -> Bool {
         socket.send(ping)
-        if case .line = socket.read() { return true }
+        if case .line = await socket.read() { return true }
         return false
     }
 
@@ -32,13 +32,13 @@ import Testing
         try await daemon.start()
 
         let held = try (0..<5).map { _ in try BareSocket(port: daemon.port, from: "127.0.0.3") }
-        for socket in held { #expect(Self.isAdmitted(socket)) }
+        for socket in held { #expect(await Self.isAdmitted(socket)) }
         let sixth = try BareSocket(port: daemon.port, from: "127.0.0.3")
-        #expect(!Self.isAdmitted(sixth), "the sixth connection from one address is refused")
-        #expect(sixth.read() == .ended)
+        #expect(await !Self.isAdmitted(sixth), "the sixth connection from one address is refused")
+        #expect(await sixth.read() == .ended)
         // Another address is not affected, and a session that said hello no longer counts.
         let other = try BareSocket(port: daemon.port, from: "127.0.0.4")
-        #expect(Self.isAdmitted(other))
+        #expect(await Self.isAdmitted(other))
         let sessions = try await (0..<6).asyncMap { _ in try await daemon.session(alice) }
         #expect(sessions.count == 6)
         #expect(try Self.metric(daemon, #"huddle_connections_refused_total{limit="per_address"}"#) == 1)
@@ -55,13 +55,13 @@ import Testing
         try await daemon.start()
 
         let stalled = try (2...5).map { try BareSocket(port: daemon.port, from: "127.0.0.\($0)") }
-        for socket in stalled { #expect(Self.isAdmitted(socket)) }
+        for socket in stalled { #expect(await Self.isAdmitted(socket)) }
         // The cap is full of strangers; the newcomer still gets in, and the oldest stranger goes.
         let newcomer = try await daemon.session(alice)
         _ = try await newcomer.request("team.join", ["team": "floor-a"])
         _ = try await newcomer.request("session.ping")
-        #expect(stalled[0].read() == .ended, "the oldest connection without hello was closed")
-        for socket in stalled.dropFirst() { #expect(Self.isAdmitted(socket), "the younger ones stay") }
+        #expect(await stalled[0].read() == .ended, "the oldest connection without hello was closed")
+        for socket in stalled.dropFirst() { #expect(await Self.isAdmitted(socket), "the younger ones stay") }
         #expect(try Self.metric(daemon, "huddle_connections_evicted_total") == 1)
         await newcomer.close()
         _ = try await daemon.stop()
@@ -76,15 +76,15 @@ import Testing
         let first = try await daemon.session(alice)
         let second = try await daemon.session(alice)
         let third = try BareSocket(port: daemon.port, from: "127.0.0.2")
-        #expect(Self.isAdmitted(third))
+        #expect(await Self.isAdmitted(third))
         let fourth = try BareSocket(port: daemon.port, from: "127.0.0.3")
-        #expect(!Self.isAdmitted(fourth))
+        #expect(await !Self.isAdmitted(fourth))
         #expect(try Self.metric(daemon, #"huddle_connections_refused_total{limit="total"}"#) == 1)
         await first.close()
         // The slot is free once the daemon has seen the close.
         var admitted = false
         for _ in 0..<100 where !admitted {
-            admitted = Self.isAdmitted(try BareSocket(port: daemon.port, from: "127.0.0.3"))
+            admitted = await Self.isAdmitted(try BareSocket(port: daemon.port, from: "127.0.0.3"))
             if !admitted { try await Task.sleep(for: .milliseconds(20)) }
         }
         #expect(admitted, "a connection is admitted again after one closed")
@@ -102,7 +102,7 @@ import Testing
         let stranger = try BareSocket(port: daemon.port)
         stranger.send(String(repeating: Self.ping, count: 20))
         var codes: [Int64] = []
-        while codes.count < 20, case .line(let line) = stranger.read() {
+        while codes.count < 20, case .line(let line) = await stranger.read() {
             codes.append((try JSONParser.parse(line))["error"]?["code"]?.intValue ?? 0)
         }
         #expect(codes.count == 20)
@@ -111,11 +111,11 @@ import Testing
 
         let session = try BareSocket(port: daemon.port)
         session.send(#"{"jsonrpc":"2.0","id":0,"method":"session.hello","params":{"token":"\#(alice)"}}"# + "\n")
-        guard case .line(let hello) = session.read() else { throw TestDaemon.Failure(description: "no hello answer") }
+        guard case .line(let hello) = await session.read() else { throw TestDaemon.Failure(description: "no hello answer") }
         #expect(try JSONParser.parse(hello)["result"] != nil)
         session.send(String(repeating: Self.ping, count: 20))
         var answered = 0
-        while answered < 20, case .line(let line) = session.read() {
+        while answered < 20, case .line(let line) = await session.read() {
             if try JSONParser.parse(line)["result"] != nil { answered += 1 }
         }
         #expect(answered == 20, "a session's pings are never rate limited")
@@ -129,7 +129,7 @@ import Testing
         let hello = #"{"jsonrpc":"2.0","id":1,"method":"session.hello","params":{"token":"hud_nobody_0000"}}"# + "\n"
         stranger.send(String(repeating: hello, count: 200))
         var refused = 0
-        while refused < 200, case .line = stranger.read() { refused += 1 }
+        while refused < 200, case .line = await stranger.read() { refused += 1 }
         #expect(refused == 200)
         #expect(try Self.metric(daemon, "huddle_hellos_refused_total") == 200)
         let lines = daemon.log.split(separator: "\n").filter { $0.contains("authentication refused") }
@@ -152,17 +152,21 @@ import Testing
             let started = ContinuousClock.now
             var cut = false
             for _ in 0..<100 where !cut {
-                if !socket.send("x") || socket.read() == .ended { cut = true }
+                if !socket.send("x") {
+                    cut = true
+                } else if await socket.read() == .ended {
+                    cut = true
+                }
             }
             #expect(cut, "the trickled request still held its connection after \(ContinuousClock.now - started)")
         }
         // A keep-alive connection that waits between requests longer than the timeout is not cut.
         let keepAlive = try BareSocket(port: daemon.httpPort, timeout: .seconds(5))
         keepAlive.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(keepAlive.read() == .line("HTTP/1.1 200 OK\r"))
+        #expect(await keepAlive.read() == .line("HTTP/1.1 200 OK\r"))
         try await Task.sleep(for: .milliseconds(1500))
         keepAlive.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        #expect(keepAlive.readAll().text.contains("HTTP/1.1 200 OK"), "the second request on the idle connection is answered")
+        #expect(await keepAlive.readAll().text.contains("HTTP/1.1 200 OK"), "the second request on the idle connection is answered")
         #expect(try Self.metric(daemon, "huddle_http_requests_timed_out_total", scheme: "http") == 2)
         _ = try await daemon.stop()
     }

@@ -3,14 +3,15 @@ import HuddleClient
 import HuddleProtocol
 import Testing
 
-protocol StuckReader {
+protocol StuckReader: Sendable {
     func send(_ line: String)
+    /// Blocks for up to `seconds`: call it through `offThePool`.
     func isClosedByPeer(within seconds: Double) -> Bool
 }
 
 @Suite struct SlowReaderTests {
     /// A plain TCP socket that sends lines and never reads: the slowest reader there is.
-    final class StuckClient: StuckReader {
+    final class StuckClient: StuckReader, @unchecked Sendable {
         let fd: Int32
 
         init(port: Int) throws {
@@ -53,7 +54,7 @@ protocol StuckReader {
 
     /// The same over TLS: a Python client (its own TLS stack, trusting cert.pem) with a 4 KiB
     /// receive buffer that completes its handshake, sends its lines and reads nothing until told.
-    final class StuckTLSClient: StuckReader {
+    final class StuckTLSClient: StuckReader, @unchecked Sendable {
         let process = Process()
         let input = Pipe()
         let output = Pipe()
@@ -91,9 +92,9 @@ protocol StuckReader {
         func send(_ line: String) { lines.append(line) }
 
         /// Sends the lines gathered so far in one write (the script reads one line of them).
-        func flush() throws {
+        func flush() async throws {
             input.fileHandleForWriting.write(Data((lines.joined(separator: "\\n") + "\\n\n").utf8))
-            let answer = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+            let answer = await offThePool { String(decoding: self.output.fileHandleForReading.availableData, as: UTF8.self) }
             guard answer.hasPrefix("sent") else { throw TestDaemon.Failure(description: "stuck TLS client: \(answer)") }
         }
 
@@ -129,7 +130,7 @@ protocol StuckReader {
         let stuck: any StuckReader = try stuckTLS ?? StuckClient(port: daemon.port)
         stuck.send(#"{"jsonrpc":"2.0","id":1,"method":"session.hello","params":{"token":"\#(stuckToken)","client":"stuck"}}"#)
         stuck.send(#"{"jsonrpc":"2.0","id":2,"method":"team.join","params":{"team":"floor-a"}}"#)
-        try stuckTLS?.flush()
+        try await stuckTLS?.flush()
         let watcher = try await daemon.session(bob)
         let joined = try await watcher.request("team.join", ["team": "floor-a"])
         let startSeq = try #require(joined["seq"]?.intValue)
@@ -166,7 +167,7 @@ protocol StuckReader {
         }
         #expect(seqs.count == sent)
         #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count && (seqs.first ?? 0) > startSeq)
-        #expect(stuck.isClosedByPeer(within: 10))
+        #expect(await offThePool { stuck.isClosedByPeer(within: 10) })
         #expect(try await daemon.stop() == 0)
     }
 }

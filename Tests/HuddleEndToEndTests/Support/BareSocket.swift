@@ -6,7 +6,7 @@ import Glibc
 /// A plain TCP socket from a chosen loopback source address (127.0.0.2 and up are all this
 /// machine's), with blocking reads bounded by a timeout: what a flood or a careless client
 /// opens, without TLS or a protocol library in the way.
-final class BareSocket {
+final class BareSocket: @unchecked Sendable {
     let fd: Int32
 
     enum Read: Equatable {
@@ -65,8 +65,13 @@ final class BareSocket {
 
     private var buffer: [UInt8] = []
 
-    /// The next line, the end of the connection, or nothing within the socket's timeout.
-    func read() -> Read {
+    /// The next line, the end of the connection, or nothing within the socket's timeout (read on
+    /// a thread of its own, see `offThePool`).
+    func read() async -> Read {
+        await offThePool { self.readBlocking() }
+    }
+
+    private func readBlocking() -> Read {
         while true {
             if let newline = buffer.firstIndex(of: 0x0A) {
                 let line = String(decoding: buffer[..<newline], as: UTF8.self)
@@ -86,10 +91,14 @@ final class BareSocket {
     }
 
     /// Everything until the connection ends (or the timeout): for HTTP answers.
-    func readAll() -> (text: String, ended: Bool) {
+    func readAll() async -> (text: String, ended: Bool) {
+        await offThePool { self.readAllBlocking() }
+    }
+
+    private func readAllBlocking() -> (text: String, ended: Bool) {
         var lines: [String] = []
         while true {
-            switch read() {
+            switch readBlocking() {
             case .line(let line): lines.append(line)
             case .ended:
                 lines.append(String(decoding: buffer, as: UTF8.self))
@@ -97,5 +106,14 @@ final class BareSocket {
             case .nothing: return (lines.joined(separator: "\n"), false)
             }
         }
+    }
+}
+
+/// Runs blocking work (a socket read with a timeout, a pipe read) on a thread of its own: on the
+/// test process's cooperative pool (two threads on two cores) it would stall every other test's
+/// tasks for as long as it waits, and their daemons would close them for not saying hello.
+func offThePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: work()) }
     }
 }

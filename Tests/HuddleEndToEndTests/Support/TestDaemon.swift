@@ -46,6 +46,11 @@ final class TestDaemon: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: Self.huddled)
         var arguments = ["serve", "--data", data, "--listen", "127.0.0.1:\(requested ?? 0)", "--http", "127.0.0.1:0"]
         if plaintext { arguments.append("--plaintext") }
+        // The suite runs its helper commands (`huddled user add`, curl, the CLI) with blocking
+        // waits, and tests run side by side on a cooperative pool as wide as the machine's two
+        // cores: a client can be starved for seconds before it says hello. A test about the
+        // authentication deadline sets its own; the others must not fail on it.
+        if !extraArguments.contains("--auth-timeout-s") { arguments += ["--auth-timeout-s", "60"] }
         process.arguments = arguments + extraArguments
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
