@@ -354,9 +354,6 @@ extension Hub {
     }
 
     private func knownUser(key: String, hash: [UInt8]) -> String? {
-        state.withLockedValue { state in
-            guard let credential = state.credentials[key], credential.matches(hash) else { return nil }
-            return credential.user
-        }
+        state.withLockedValue { Self.holder(ofToken: key, hash: hash, in: $0)?.name }
     }
 }

@@ -133,6 +133,13 @@ public final class Hub: Sendable {
         return queued ? nil : .failure(RPCError(.notAuthenticated, "invalid token"))
     }
 
+    /// The user a token belongs to, as the daemon knows it now: the one check behind a hello and
+    /// an HTTP bearer token (`authenticate`).
+    static func holder(ofToken key: String, hash: [UInt8], in state: State) -> UserState? {
+        guard let credential = state.credentials[key], credential.matches(hash) else { return nil }
+        return state.pipeline.working.users[credential.user]
+    }
+
     /// The hello decided with what the daemon knows now; nil for a token it does not know.
     private func tryHello(id: RPCID, token: String, outbox: Outbox, heartbeatSeconds heartbeat: Int64) -> Result<Session, RPCError>? {
         guard let (key, hash) = Tokens.parse(token) else {
@@ -142,9 +149,7 @@ public final class Hub: Sendable {
         let now = clock.now()
         let (result, startCommit) = state.withLockedValue { state -> (Result<Session, RPCError>?, Bool) in
             guard state.accepting else { return (.failure(RPCError(.internalError, "the server is shutting down")), false) }
-            guard let credential = state.credentials[key], credential.matches(hash),
-                let user = state.pipeline.working.users[credential.user]
-            else { return (nil, false) }
+            guard let user = Self.holder(ofToken: key, hash: hash, in: state) else { return (nil, false) }
             let existing = state.sessionsByUser[user.name] ?? []
             guard existing.count < maxSessions else {
                 return (
