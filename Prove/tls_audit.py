@@ -14,6 +14,7 @@ client trusts it by file or by pin, and revoking it means replacing it (SIGHUP).
 an operator's own CA brings that CA's CRL or OCSP URI.
 The JSON of each run is kept next to the summary with --keep.
 """
+import concurrent.futures
 import json
 import shutil
 import subprocess
@@ -83,9 +84,15 @@ def scenario(h: H.Harness, args):
     binary = testssl_binary()
     d = h.daemon()
     d.start()
+    # Both ports at once: testssl.sh spends most of its time waiting on its openssl children,
+    # so two side by side take little longer than one.
+    sides = ((d.port, "protocol"), (d.http_port, "http"))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        audits = [pool.submit(audit, h, binary, port, side, d.cert, args.testssl_timeout) for port, side in sides]
+        findings = [a.result() for a in audits]
     problems = []
-    for port, side in ((d.port, "protocol"), (d.http_port, "http")):
-        problems += judge(h, side, audit(h, binary, port, side, d.cert, args.testssl_timeout))
+    for (_, side), found in zip(sides, findings):
+        problems += judge(h, side, found)
     d.stop()
     H.check(not problems, "testssl.sh flagged:\n  " + "\n  ".join(problems))
 
