@@ -12,8 +12,8 @@ import Testing
         try await daemon.start()
         for index in 0..<100 {
             let team = "floor-\(index)"
-            try daemon.addTeam(team)
-            let token = try daemon.addUser("agent-\(index)", role: .agent, teams: [team])
+            try await daemon.addTeam(team)
+            let token = try await daemon.addUser("agent-\(index)", role: .agent, teams: [team])
             let peer = try await daemon.session(token)
             let joined = try await peer.request("team.join", ["team": .string(team)])
             #expect(joined["snapshot"]?["members"]?.arrayValue?.isEmpty == false, "round \(index): \(joined)")
@@ -34,8 +34,8 @@ import Testing
         defer { try? FileManager.default.moveItem(atPath: socket.aside, toPath: socket.path) }
         for round in 0..<20 {
             let team = "floor-\(round)"
-            try daemon.addTeam(team)
-            let token = try daemon.addUser("agent-\(round)", role: .agent, teams: [team])
+            try await daemon.addTeam(team)
+            let token = try await daemon.addUser("agent-\(round)", role: .agent, teams: [team])
             let client = try await RawLineClient(port: daemon.port, trust: daemon.trust)
             let lines = [
                 #"{"jsonrpc":"2.0","id":1,"method":"session.hello","params":{"token":"\#(token)","client":"x"}}"#,
@@ -59,12 +59,12 @@ import Testing
 
     @Test func aRotatedTokenIsRefusedAndItsSessionsHaveEndedWhenTheCommandReturns() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let old = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let old = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let session = try await daemon.session(old)
 
-        let output = try daemon.admin(["user", "token", "alice"])
+        let output = try await daemon.admin(["user", "token", "alice"])
         let new = String(output.split(separator: "\n").last ?? "")
         // The daemon has closed the old session before the command returned: a request on it is
         // never answered again.
@@ -81,15 +81,15 @@ import Testing
 
     @Test func aRemovedUsersSessionsHaveEndedWhenTheCommandReturns() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let bob = try await daemon.addUser("bob", role: .agent, teams: ["floor-a"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         let session = try await daemon.session(bob)
         let second = try await daemon.session(bob)
         let supervisor = try await daemon.session(sam)
 
-        try daemon.admin(["user", "remove", "bob"])
+        try await daemon.admin(["user", "remove", "bob"])
         await #expect(throws: (any Error).self) { try await session.request("session.ping") }
         await #expect(throws: (any Error).self) { try await second.request("session.ping") }
         // The floor no longer lists bob: the next request after the command sees the change.
@@ -102,18 +102,18 @@ import Testing
 
     @Test func bearerTokensFollowAdminChangesAtOnce() async throws {
         let floor = try await HTTPTests.Fixture()
-        let body = try floor.body(#"{"calls_waiting": 1, "oldest_wait_s": 1}"#)
+        let body = try await floor.body(#"{"calls_waiting": 1, "oldest_wait_s": 1}"#)
         for index in 0..<10 {
-            let token = try floor.daemon.addUser("bot-\(index)", role: .bot, teams: ["floor-a"])
-            let reply = try floor.post(token: token, bodyFile: body)
+            let token = try await floor.daemon.addUser("bot-\(index)", role: .bot, teams: ["floor-a"])
+            let reply = try await floor.post(token: token, bodyFile: body)
             #expect(reply.status == 202, "bot-\(index): \(reply.status) \(reply.body)")
         }
-        let output = try floor.daemon.admin(["user", "token", "qbot"])
+        let output = try await floor.daemon.admin(["user", "token", "qbot"])
         let new = String(output.split(separator: "\n").last ?? "")
-        #expect(try floor.post(token: floor.bot, bodyFile: body).status == 401)
-        #expect(try floor.post(token: new, bodyFile: body).status == 202)
-        try floor.daemon.admin(["user", "remove", "bot-0"])
-        #expect(try floor.post(token: floor.bot, bodyFile: body).status == 401)
+        #expect(try await floor.post(token: floor.bot, bodyFile: body).status == 401)
+        #expect(try await floor.post(token: new, bodyFile: body).status == 202)
+        try await floor.daemon.admin(["user", "remove", "bot-0"])
+        #expect(try await floor.post(token: floor.bot, bodyFile: body).status == 401)
         #expect(try await floor.daemon.stop() == 0)
     }
 
@@ -122,8 +122,8 @@ import Testing
     /// per token.
     @Test func unknownTokensAreRefusedWithoutHoldingUpOthers() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let peers = try await withThrowingTaskGroup(of: Peer.self) { group in
             for _ in 0..<50 { group.addTask { try await daemon.connect() } }
@@ -153,7 +153,7 @@ import Testing
         let readme = try String(contentsOfFile: Self.repository + "/README.md", encoding: .utf8)
         let script = try #require(Self.block(after: "<!-- tested: scripted example", in: readme))
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
+        try await daemon.addTeam("floor-a")
         try await daemon.start()
         // The example's admin commands use the default data folder, ./huddle-data.
         try FileManager.default.createSymbolicLink(atPath: daemon.directory + "/huddle-data", withDestinationPath: daemon.data)
@@ -165,7 +165,7 @@ import Testing
         try ("set -euo pipefail\ncd \(daemon.directory)\n" + runnable).write(toFile: path, atomically: true, encoding: .utf8)
         let home = daemon.directory + "/home"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-        let run = try TestDaemon.run(
+        let run = try await TestDaemon.run(
             "/bin/bash", [path], environment: ["HOME": home, "PATH": "/usr/bin:/bin", "TERM": "dumb"], check: false)
         #expect(run.status == 0, "stdout:\n\(run.stdout)\nstderr:\n\(run.stderr)")
         #expect(run.stdout.contains("carol"), "\(run.stdout)")

@@ -6,8 +6,8 @@ import Testing
 /// Backups as the README tells operators to make them, restored under a history that went on
 /// after them: no client may be told that its replay is complete.
 @Suite struct BackupRestoreTests {
-    static func sqlite(_ database: String, _ sql: String) throws {
-        _ = try TestDaemon.run("/usr/bin/sqlite3", [database, sql])
+    static func sqlite(_ database: String, _ sql: String) async throws {
+        _ = try await TestDaemon.run("/usr/bin/sqlite3", [database, sql])
     }
 
     static func mode(_ path: String) throws -> Int {
@@ -21,8 +21,8 @@ import Testing
     @Test(arguments: ["sqlite3", "huddled backup"])
     func aRestoredBackupNeverClaimsAReplay(tool: String) async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let agent = try await daemon.session(alice)
         for i in 0..<3 {
@@ -30,9 +30,9 @@ import Testing
         }
         let backup = "\(daemon.directory)/backup.sqlite"
         if tool == "sqlite3" {
-            try Self.sqlite("\(daemon.data)/huddle.sqlite", "VACUUM INTO '\(backup)'")
+            try await Self.sqlite("\(daemon.data)/huddle.sqlite", "VACUUM INTO '\(backup)'")
         } else {
-            try daemon.admin(["backup", backup])
+            try await daemon.admin(["backup", backup])
         }
         for i in 0..<5 {
             _ = try await agent.request("message.send", ["team": "floor-a", "text": .string("lost with the disk \(i)")])
@@ -74,8 +74,8 @@ import Testing
     /// check does not fire on an ordinary restart, nor after SIGKILL).
     @Test func anOrdinaryRestartKeepsItsEpochs() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         for stop in ["SIGTERM", "SIGKILL"] {
             try await daemon.start()
             let peer = try await daemon.session(alice)
@@ -104,10 +104,10 @@ import Testing
             atPath: daemon.data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         #expect(FileManager.default.createFile(
             atPath: "\(daemon.data)/admin.token", contents: Data("stale\n".utf8), attributes: [.posixPermissions: 0o644]))
-        try daemon.addTeam("floor-a")
+        try await daemon.addTeam("floor-a")
         #expect(try Self.mode(daemon.data) == 0o700, "an admin command tightens the folder")
         #expect(try Self.mode("\(daemon.data)/huddle.sqlite") == 0o600)
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: daemon.data)
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: "\(daemon.data)/huddle.sqlite")
         try await daemon.start()
@@ -120,7 +120,7 @@ import Testing
         }
         #expect(try String(contentsOfFile: "\(daemon.data)/admin.token", encoding: .utf8) != "stale\n")
         let backup = "\(daemon.directory)/backup.sqlite"
-        try daemon.admin(["backup", backup])
+        try await daemon.admin(["backup", backup])
         #expect(try Self.mode(backup) == 0o600)
         await peer.close()
         #expect(try await daemon.stop() == 0)

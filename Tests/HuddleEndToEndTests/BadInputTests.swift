@@ -24,8 +24,8 @@ import Testing
 
     @Test func malformedLinesAreAnsweredAndTheConnectionGoesOn() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         try await daemon.relaxCoverage("floor-a")
         let peer = try await daemon.session(alice)
@@ -74,8 +74,8 @@ import Testing
 
     @Test func nothingBeforeHelloAndBadTokensAreRefused() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let peer = try await daemon.connect()
         await expectError(.notAuthenticated) { try await peer.request("team.join", ["team": "floor-a"]) }
@@ -91,8 +91,8 @@ import Testing
 
     @Test func anOversizedLineIsRefusedAndTheConnectionClosed() async throws {
         let daemon = try TestDaemon(arguments: ["--max-line-bytes", "1024"])
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let peer = try await daemon.session(alice)
         let long = "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"session.ping\",\"params\":{\"pad\":\"" + String(repeating: "x", count: 2000) + "\"}}\n"
@@ -110,8 +110,8 @@ import Testing
     /// ones left behind by a client that hung up are dropped, so nobody else waits for them.
     @Test func historyReadsLeftBehindByClosedClientsDelayNobody() async throws {
         let daemon = try TestDaemon(arguments: ["--rate-per-s", "100000", "--rate-burst", "100000"])
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<4 {
@@ -164,9 +164,9 @@ import Testing
 
     @Test func aFloodIsRateLimitedWithRetryAfter() async throws {
         let daemon = try TestDaemon(arguments: ["--rate-per-s", "5", "--rate-burst", "5"])
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let bot = try daemon.addUser("qbot", role: .bot, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let bot = try await daemon.addUser("qbot", role: .bot, teams: ["floor-a"])
         try await daemon.start()
         let peer = try await daemon.session(alice)
         // Thirty requests in one write: the bucket (5, refilling at 5/s) cannot keep up, however
@@ -191,27 +191,27 @@ import Testing
     }
 
     @Test func silentConnectionsAreClosed() async throws {
-        // 3 s to authenticate: the quiet session below must get through its TLS handshake and
-        // hello in that time while the whole suite runs beside it (1 s was once not enough).
-        // Heartbeats every 2 s, so a connection that says nothing is cut for that after 6 s:
-        // well after the 3 s that must close the anonymous one for not authenticating (with
-        // 1 s both fell due together, and the heartbeat's check once came first).
-        let daemon = try TestDaemon(arguments: ["--auth-timeout-s", "3", "--heartbeat-s", "2"])
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        // The default 10 s to authenticate: the quiet session below must get through its TLS
+        // handshake and hello in that time while the whole suite runs beside it (1 s, then 3 s,
+        // were once not enough). Heartbeats every 4 s, so a connection that says nothing is cut
+        // for that after 12 s; the quiet session starts only once the anonymous one is gone, so
+        // the two deadlines never fall due together.
+        let daemon = try TestDaemon(arguments: ["--auth-timeout-s", "10", "--heartbeat-s", "4"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let anonymous = try await daemon.connect(keepAlive: false)
-        #expect(try await anonymous.waitForEnd(within: .seconds(8)) == "auth_timeout")
+        #expect(try await anonymous.waitForEnd(within: .seconds(20)) == "auth_timeout")
         let quiet = try await daemon.session(alice, keepAlive: false)
-        _ = try await quiet.next(within: .seconds(5)) { $0 == .heartbeat }
-        #expect(try await quiet.waitForEnd(within: .seconds(10)) == "heartbeat_timeout")
+        _ = try await quiet.next(within: .seconds(10)) { $0 == .heartbeat }
+        #expect(try await quiet.waitForEnd(within: .seconds(25)) == "heartbeat_timeout")
         #expect(try await daemon.stop() == 0)
     }
 
     @Test func sessionsPerUserAreCapped() async throws {
         let daemon = try TestDaemon(arguments: ["--max-sessions-per-user", "2"])
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let one = try await daemon.session(alice)
         _ = try await daemon.session(alice)

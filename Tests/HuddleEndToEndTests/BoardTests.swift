@@ -20,7 +20,7 @@ import Testing
         /// state the board left behind can be read. (tmux's own `remain-on-exit` and
         /// `#{pane_dead_status}` are not used: a tmux server started from the test process now and
         /// then never reaps its pane's process, so the pane never reads as dead.)
-        init(_ daemon: TestDaemon, token: String, name: String, width: Int = 120, height: Int = 40) throws {
+        init(_ daemon: TestDaemon, token: String, name: String, width: Int = 120, height: Int = 40) async throws {
             session = "\(name)-\(UUID().uuidString.prefix(6))"
             socket = "\(daemon.directory)/tmux-\(session.suffix(6)).sock"
             output = "\(daemon.directory)/\(session)-output.log"
@@ -30,7 +30,7 @@ import Testing
                 "--server", "127.0.0.1:\(daemon.port)", "--token", token, "--ca", daemon.certificate,
             ].map(Self.quoted).joined(separator: " ")
             let command = "\(board); echo $? > \(Self.quoted(statusFile)); exec sleep 600"
-            try tmux([
+            try await tmux([
                 "new-session", "-d", "-s", session, "-x", "\(width)", "-y", "\(height)", command, ";",
                 "pipe-pane", "-t", session, "cat >> " + Self.quoted(output),
             ])
@@ -41,13 +41,13 @@ import Testing
         }
 
         @discardableResult
-        func tmux(_ arguments: [String], check: Bool = true) throws -> TestDaemon.Output {
-            try CleanSpawn.run(["tmux", "-f", "/dev/null", "-S", socket] + arguments, check: check)
+        func tmux(_ arguments: [String], check: Bool = true) async throws -> TestDaemon.Output {
+            try await CleanSpawn.run(["tmux", "-f", "/dev/null", "-S", socket] + arguments, check: check)
         }
 
         /// The visible screen, one string per row.
-        func screen() throws -> [String] {
-            var lines = try tmux(["capture-pane", "-p", "-t", session]).stdout.components(separatedBy: "\n")
+        func screen() async throws -> [String] {
+            var lines = try await tmux(["capture-pane", "-p", "-t", session]).stdout.components(separatedBy: "\n")
             if lines.last == "" { lines.removeLast() }
             return lines
         }
@@ -60,7 +60,7 @@ import Testing
             let deadline = ContinuousClock.now + timeout
             var last: [String] = []
             while ContinuousClock.now < deadline {
-                last = try screen()
+                last = try await screen()
                 if ready(last) { return last }
                 try await Task.sleep(for: .milliseconds(100))
             }
@@ -72,18 +72,18 @@ import Testing
             try await waitFor("'\(text)'", within: timeout) { $0.contains { $0.contains(text) } }
         }
 
-        func type(_ text: String) throws {
-            try tmux(["send-keys", "-t", session, "-l", text])
+        func type(_ text: String) async throws {
+            try await tmux(["send-keys", "-t", session, "-l", text])
         }
 
         /// `#{…}` formats of the pane, e.g. `alternate_on`.
-        func pane(_ format: String) throws -> String {
-            try tmux(["display-message", "-p", "-t", session, format]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        func pane(_ format: String) async throws -> String {
+            try await tmux(["display-message", "-p", "-t", session, format]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
         /// The board's process (the shell's child), while it runs.
-        func boardPID() throws -> Int32? {
-            let shell = try pane("#{pane_pid}")
+        func boardPID() async throws -> Int32? {
+            let shell = try await pane("#{pane_pid}")
             let children = (try? String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)) ?? ""
             return children.split(separator: " ").first.flatMap { Int32($0) }
         }
@@ -99,7 +99,7 @@ import Testing
                 }
                 try await Task.sleep(for: .milliseconds(50))
             }
-            throw TestDaemon.Failure(description: "the board did not exit:\n" + (try screen()).joined(separator: "\n"))
+            throw TestDaemon.Failure(description: "the board did not exit:\n" + (try await screen()).joined(separator: "\n"))
         }
 
         /// The board left the terminal as it found it: its last bytes reset the attributes, show
@@ -114,9 +114,11 @@ import Testing
             return false
         }
 
+        /// Synchronous, for `defer`: two tmux commands that answer at once.
         func close() {
-            _ = try? tmux(["kill-session", "-t", session], check: false)
-            _ = try? tmux(["kill-server"], check: false)
+            let tmux = ["tmux", "-f", "/dev/null", "-S", socket]
+            _ = try? CleanSpawn.runBlocking(tmux + ["kill-session", "-t", session], check: false)
+            _ = try? CleanSpawn.runBlocking(tmux + ["kill-server"], check: false)
         }
     }
 
@@ -129,11 +131,11 @@ import Testing
     @Test
     func showsBreaksAndAlertsAcknowledgesResizesAndQuits() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let carol = try daemon.addUser("carol", role: .agent, teams: ["floor-a"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
-        let ann = try daemon.addUser("ann", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let carol = try await daemon.addUser("carol", role: .agent, teams: ["floor-a"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        let ann = try await daemon.addUser("ann", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         try await daemon.relaxCoverage("floor-a")
         let alicePeer = try await agent(daemon, alice)
@@ -141,7 +143,7 @@ import Testing
         let annPeer = try await daemon.session(ann)
         _ = try await annPeer.request("team.join", ["team": "floor-a"])
 
-        let pane = try Pane(daemon, token: sam, name: "board-live")
+        let pane = try await Pane(daemon, token: sam, name: "board-live")
         defer { pane.close() }
         try await pane.waitFor("the team, live") { screen in
             screen.first?.contains("● live") == true
@@ -167,7 +169,7 @@ import Testing
         #expect(screen.contains { $0.hasPrefix(" ▶ 1  #\(id)") })
 
         // 1 selects it, a acknowledges it: the server records the ack and the alert leaves the board.
-        try pane.type("1a")
+        try await pane.type("1a")
         let ack = try await annPeer.nextEvent(type: "alert_ack")
         #expect(ack["alert"]?.intValue == id)
         #expect(ack["by"] == "sam")
@@ -178,18 +180,18 @@ import Testing
         try await pane.waitFor("acknowledged #\(id)")
 
         // A smaller window: redrawn to fit, header on the first row and keys on the last.
-        try pane.tmux(["resize-window", "-t", pane.session, "-x", "80", "-y", "24"])
+        try await pane.tmux(["resize-window", "-t", pane.session, "-x", "80", "-y", "24"])
         let small = try await pane.waitFor("a redraw at 80x24") { screen in
             screen.count == 24 && screen[0].contains("Huddle board") && screen[0].contains("live")
                 && screen[23].contains("q quit") && screen.contains { $0.contains("alice") && $0.contains("coffee run") }
         }
         #expect(small.allSatisfy { $0.count <= 80 })
-        #expect(try pane.pane("#{window_width}x#{window_height}") == "80x24")
+        #expect(try await pane.pane("#{window_width}x#{window_height}") == "80x24")
 
         // q quits with status 0 and gives the terminal back.
-        try pane.type("q")
+        try await pane.type("q")
         #expect(try await pane.waitForExit() == 0)
-        #expect(try pane.pane("#{alternate_on} #{cursor_flag}") == "0 1")
+        #expect(try await pane.pane("#{alternate_on} #{cursor_flag}") == "0 1")
         #expect(try await pane.restoredTerminal())
 
         await alicePeer.close()
@@ -201,14 +203,14 @@ import Testing
     @Test
     func showsADisconnectAndRecoversAfterARestart() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         try await daemon.relaxCoverage("floor-a")
         let alicePeer = try await agent(daemon, alice)
 
-        let pane = try Pane(daemon, token: sam, name: "board-restart")
+        let pane = try await Pane(daemon, token: sam, name: "board-restart")
         defer { pane.close() }
         try await pane.waitFor("the team, live") { screen in
             screen.first?.contains("● live") == true && screen.contains { $0.contains("alice") && $0.contains("Available") }
@@ -234,9 +236,9 @@ import Testing
             screen.contains { $0.contains("alice") && $0.contains("Lunch") && $0.contains("after the restart") }
         }
 
-        try pane.type("q")
+        try await pane.type("q")
         #expect(try await pane.waitForExit() == 0)
-        #expect(try pane.pane("#{alternate_on} #{cursor_flag}") == "0 1")
+        #expect(try await pane.pane("#{alternate_on} #{cursor_flag}") == "0 1")
         #expect(try await pane.restoredTerminal())
         await again.close()
         try await daemon.stop()
@@ -245,14 +247,14 @@ import Testing
     @Test
     func anAgentSeesTheFloorAndSigtermRestoresTheTerminal() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let bob = try await daemon.addUser("bob", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         try await daemon.relaxCoverage("floor-a")
         let alicePeer = try await agent(daemon, alice)
 
-        let pane = try Pane(daemon, token: bob, name: "board-agent", width: 100, height: 30)
+        let pane = try await Pane(daemon, token: bob, name: "board-agent", width: 100, height: 30)
         defer { pane.close() }
         let screen = try await pane.waitFor("the team, live") { screen in
             screen.first?.contains("bob (agent)") == true && screen.contains { $0.contains("alice") }
@@ -261,7 +263,7 @@ import Testing
         #expect(screen.last?.contains("q quit · r redraw") == true)
 
         // A queue report with a node out.
-        let coach = try daemon.addUser("bot-1", role: .bot, teams: ["floor-a"])
+        let coach = try await daemon.addUser("bot-1", role: .bot, teams: ["floor-a"])
         let bot = try await daemon.session(coach)
         _ = try await bot.request(
             "queue.report",
@@ -271,10 +273,10 @@ import Testing
                 && screen.contains { $0.contains("nodes out: sbc-2 (Lyon)") }
         }
 
-        let pid = try #require(try pane.boardPID())
+        let pid = try #require(try await pane.boardPID())
         kill(pid, SIGTERM)
         #expect(try await pane.waitForExit() == 0)
-        #expect(try pane.pane("#{alternate_on} #{cursor_flag}") == "0 1")
+        #expect(try await pane.pane("#{alternate_on} #{cursor_flag}") == "0 1")
         #expect(try await pane.restoredTerminal())
         await bot.close()
         await alicePeer.close()
@@ -288,7 +290,12 @@ import Testing
 /// spawning thread's blocked signals (so it never reaps its panes: no `pane_dead`, no exit
 /// status) and `Process`'s own exit-watching socket (so waiting for the tmux client never ends).
 enum CleanSpawn {
-    static func run(_ arguments: [String], check: Bool = true) throws -> TestDaemon.Output {
+    /// Off the cooperative pool (see `offThePool`): the wait for the child is a blocking one.
+    static func run(_ arguments: [String], check: Bool = true) async throws -> TestDaemon.Output {
+        try await offThePool { Result { try runBlocking(arguments, check: check) } }.get()
+    }
+
+    static func runBlocking(_ arguments: [String], check: Bool = true) throws -> TestDaemon.Output {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("spawn-\(UUID().uuidString).out").path
         defer { try? FileManager.default.removeItem(atPath: output) }
 

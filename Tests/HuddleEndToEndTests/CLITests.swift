@@ -14,29 +14,29 @@ import Testing
         }
 
         @discardableResult
-        func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> TestDaemon.Output {
+        func run(_ arguments: [String], environment extra: [String: String] = [:]) async throws -> TestDaemon.Output {
             var environment = ProcessInfo.processInfo.environment
             environment["HUDDLE_CONFIG"] = config
             environment["HUDDLE_SERVER"] = nil
             environment["HUDDLE_TOKEN"] = nil
             for (key, value) in extra { environment[key] = value }
-            return try TestDaemon.run(TestDaemon.huddle, arguments, environment: environment, check: false)
+            return try await TestDaemon.run(TestDaemon.huddle, arguments, environment: environment, check: false)
         }
     }
 
     @Test func loginTakeABreakAndSeeTheTeam() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         try await daemon.relaxCoverage("floor-a")
         let cli = CLI(daemon, name: "alice")
 
         // Without a TTY the CLI does not trust an unknown certificate silently.
-        let refused = try cli.run(["login", "--server", "127.0.0.1:\(daemon.port)", "--token", alice])
+        let refused = try await cli.run(["login", "--server", "127.0.0.1:\(daemon.port)", "--token", alice])
         #expect(refused.status != 0)
-        let login = try cli.run(["login", "--server", "127.0.0.1:\(daemon.port)", "--token", alice, "--accept-new"])
+        let login = try await cli.run(["login", "--server", "127.0.0.1:\(daemon.port)", "--token", alice, "--accept-new"])
         #expect(login.status == 0, "\(login.stderr)")
         let fingerprint = try String(contentsOfFile: daemon.log.contains("fingerprint") ? daemon.logPath : "", encoding: .utf8)
         #expect(login.stdout.contains("alice") || login.stderr.contains("alice"))
@@ -48,8 +48,8 @@ import Testing
 
         let watcher = try await daemon.session(sam)
         _ = try await watcher.request("team.join", ["team": "floor-a"])
-        #expect(try cli.run(["back"]).status == 0)
-        let breakResult = try cli.run(["break", "15", "be", "right", "back", "--json"])
+        #expect(try await cli.run(["back"]).status == 0)
+        let breakResult = try await cli.run(["break", "15", "be", "right", "back", "--json"])
         #expect(breakResult.status == 0, "\(breakResult.stderr)")
         #expect(try JSONParser.parse(breakResult.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["decision"] == "granted")
         let seen = try await watcher.nextEvent(type: "status")
@@ -57,65 +57,65 @@ import Testing
         let onBreak = try await watcher.nextEvent(type: "status")
         #expect(onBreak["status"] == "break" && onBreak["note"] == "be right back")
 
-        let who = try cli.run(["who"])
+        let who = try await cli.run(["who"])
         #expect(who.status == 0)
         #expect(who.stdout.contains("alice") && who.stdout.contains("Break") && who.stdout.contains("be right back"))
         #expect(who.stdout.contains("sam"))
-        let status = try cli.run(["status", "--json"])
+        let status = try await cli.run(["status", "--json"])
         #expect(try JSONParser.parse(status.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["status"] == "break")
-        #expect(try cli.run(["say", "back", "in", "15"]).status == 0)
+        #expect(try await cli.run(["say", "back", "in", "15"]).status == 0)
         #expect(try await watcher.nextEvent(type: "message")["text"] == "back in 15")
 
-        #expect(try cli.run(["logout"]).status == 0)
-        #expect(try cli.run(["status"]).status != 0)
+        #expect(try await cli.run(["logout"]).status == 0)
+        #expect(try await cli.run(["status"]).status != 0)
         #expect(try await daemon.stop() == 0)
     }
 
     @Test func exitCodesTellWhatWentWrong() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let cli = CLI(daemon, name: "codes")
         let server = "127.0.0.1:\(daemon.port)"
         let ca = daemon.certificate
 
-        #expect(try cli.run(["status", "--server", server, "--token", alice, "--ca", ca]).status == 0)
+        #expect(try await cli.run(["status", "--server", server, "--token", alice, "--ca", ca]).status == 0)
         // 4: a token the server refuses.
-        let refused = try cli.run(["status", "--server", server, "--token", "hdl_000000000000_" + String(repeating: "0", count: 64), "--ca", ca])
+        let refused = try await cli.run(["status", "--server", server, "--token", "hdl_000000000000_" + String(repeating: "0", count: 64), "--ca", ca])
         #expect(refused.status == 4, "\(refused.stderr)")
         // 4: forbidden for the role.
-        let forbidden = try cli.run(["force", "nobody", "offline", "--server", server, "--token", alice, "--ca", ca])
+        let forbidden = try await cli.run(["force", "nobody", "offline", "--server", server, "--token", alice, "--ca", ca])
         #expect(forbidden.status == 4, "\(forbidden.stderr)")
         // 2: usage.
-        #expect(try cli.run(["break", "--no-such-flag"]).status == 2)
+        #expect(try await cli.run(["break", "--no-such-flag"]).status == 2)
         // 5: nothing listening.
-        let unreachable = try cli.run(["status", "--server", "127.0.0.1:1", "--token", alice, "--ca", ca])
+        let unreachable = try await cli.run(["status", "--server", "127.0.0.1:1", "--token", alice, "--ca", ca])
         #expect(unreachable.status == 5, "\(unreachable.stderr)")
         // 5: a pinned fingerprint that does not match (a changed certificate).
         let wrongPin = String(repeating: "AB:", count: 31) + "AB"
-        let mismatch = try cli.run(["status", "--server", server, "--token", alice, "--fingerprint", wrongPin])
+        let mismatch = try await cli.run(["status", "--server", server, "--token", alice, "--fingerprint", wrongPin])
         #expect(mismatch.status == 5)
         #expect(mismatch.stderr.lowercased().contains("fingerprint") || mismatch.stderr.lowercased().contains("certificate"))
         // Environment variables work like the flags.
-        let viaEnvironment = try cli.run(["status", "--ca", ca], environment: ["HUDDLE_SERVER": server, "HUDDLE_TOKEN": alice])
+        let viaEnvironment = try await cli.run(["status", "--ca", ca], environment: ["HUDDLE_SERVER": server, "HUDDLE_TOKEN": alice])
         #expect(viaEnvironment.status == 0, "\(viaEnvironment.stderr)")
         #expect(try await daemon.stop() == 0)
     }
 
     @Test func aChangedCertificateIsRefusedAfterLogin() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let cli = CLI(daemon, name: "tofu")
-        #expect(try cli.run(["login", "--server", "127.0.0.1:\(daemon.port)", "--token", alice, "--accept-new"]).status == 0)
-        #expect(try cli.run(["status"]).status == 0)
+        #expect(try await cli.run(["login", "--server", "127.0.0.1:\(daemon.port)", "--token", alice, "--accept-new"]).status == 0)
+        #expect(try await cli.run(["status"]).status == 0)
         // The operator (or an attacker) replaces the certificate.
         try await daemon.stop()
         try FileManager.default.removeItem(atPath: "\(daemon.data)/tls")
         try await daemon.start(port: daemon.port)
-        let refused = try cli.run(["status"])
+        let refused = try await cli.run(["status"])
         #expect(refused.status == 5)
         #expect(refused.stderr.contains("huddle login"), "\(refused.stderr)")
 
@@ -125,7 +125,7 @@ import Testing
         let pinned = try String(contentsOfFile: cli.config, encoding: .utf8)
         let wrong = "hdl_000000000000_" + String(repeating: "0", count: 64)
         for token in [wrong, alice] {
-            let again = try cli.run(["login", "--server", "127.0.0.1:\(daemon.port)", "--token", token, "--accept-new"])
+            let again = try await cli.run(["login", "--server", "127.0.0.1:\(daemon.port)", "--token", token, "--accept-new"])
             #expect(again.status == 5, "\(again.stderr)")
             #expect(again.stderr.contains("has changed"), "\(again.stderr)")
         }
@@ -134,17 +134,17 @@ import Testing
 
         // Trusting the new certificate on purpose: by the fingerprint the refusal names.
         let named = try #require(refused.stderr.firstMatch(of: /--fingerprint ([0-9A-Fa-f:]+)/)?.1)
-        let deliberate = try cli.run(["login", "--server", "127.0.0.1:\(daemon.port)", "--token", alice, "--fingerprint", String(named)])
+        let deliberate = try await cli.run(["login", "--server", "127.0.0.1:\(daemon.port)", "--token", alice, "--fingerprint", String(named)])
         #expect(deliberate.status == 0, "\(deliberate.stderr)")
-        #expect(try cli.run(["status"]).status == 0)
+        #expect(try await cli.run(["status"]).status == 0)
         #expect(try await daemon.stop() == 0)
     }
 
     @Test func watchPrintsOneReadableLinePerEvent() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         try await daemon.relaxCoverage("floor-a")
         let process = Process()

@@ -17,8 +17,8 @@ import Testing
         return false
     }
 
-    static func metric(_ daemon: TestDaemon, _ series: String, scheme: String = "https") throws -> Double? {
-        let reply = try HTTPTests.curl(["--insecure", "\(scheme)://127.0.0.1:\(daemon.httpPort)/metrics"])
+    static func metric(_ daemon: TestDaemon, _ series: String, scheme: String = "https") async throws -> Double? {
+        let reply = try await HTTPTests.curl(["--insecure", "\(scheme)://127.0.0.1:\(daemon.httpPort)/metrics"])
         for line in reply.body.split(separator: "\n") where line.hasPrefix(series + " ") {
             return Double(line.split(separator: " ").last ?? "")
         }
@@ -27,8 +27,8 @@ import Testing
 
     @Test func oneAddressHoldsOnlyItsShareOfConnectionsThatHaveNotSaidHello() async throws {
         let daemon = try TestDaemon(arguments: ["--max-unauthenticated-per-address", "5"], plaintext: true)
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
 
         let held = try (0..<5).map { _ in try BareSocket(port: daemon.port, from: "127.0.0.3") }
@@ -41,7 +41,7 @@ import Testing
         #expect(await Self.isAdmitted(other))
         let sessions = try await (0..<6).asyncMap { _ in try await daemon.session(alice) }
         #expect(sessions.count == 6)
-        #expect(try Self.metric(daemon, #"huddle_connections_refused_total{limit="per_address"}"#) == 1)
+        #expect(try await Self.metric(daemon, #"huddle_connections_refused_total{limit="per_address"}"#) == 1)
         #expect(daemon.log.contains("connection refused: the per_address limit is reached"))
         #expect(daemon.log.contains("remote=127.0.0.3"))
         for session in sessions { await session.close() }
@@ -50,8 +50,8 @@ import Testing
 
     @Test func theOldestConnectionWithoutHelloMakesRoomForANewcomer() async throws {
         let daemon = try TestDaemon(arguments: ["--max-unauthenticated", "4"], plaintext: true)
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
 
         let stalled = try (2...5).map { try BareSocket(port: daemon.port, from: "127.0.0.\($0)") }
@@ -62,15 +62,15 @@ import Testing
         _ = try await newcomer.request("session.ping")
         #expect(await stalled[0].read() == .ended, "the oldest connection without hello was closed")
         for socket in stalled.dropFirst() { #expect(await Self.isAdmitted(socket), "the younger ones stay") }
-        #expect(try Self.metric(daemon, "huddle_connections_evicted_total") == 1)
+        #expect(try await Self.metric(daemon, "huddle_connections_evicted_total") == 1)
         await newcomer.close()
         _ = try await daemon.stop()
     }
 
     @Test func pastTheTotalNewConnectionsAreResetUntilOneCloses() async throws {
         let daemon = try TestDaemon(arguments: ["--max-connections", "3"], plaintext: true)
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
 
         let first = try await daemon.session(alice)
@@ -79,7 +79,7 @@ import Testing
         #expect(await Self.isAdmitted(third))
         let fourth = try BareSocket(port: daemon.port, from: "127.0.0.3")
         #expect(await !Self.isAdmitted(fourth))
-        #expect(try Self.metric(daemon, #"huddle_connections_refused_total{limit="total"}"#) == 1)
+        #expect(try await Self.metric(daemon, #"huddle_connections_refused_total{limit="total"}"#) == 1)
         await first.close()
         // The slot is free once the daemon has seen the close.
         var admitted = false
@@ -95,8 +95,8 @@ import Testing
 
     @Test func pingsBeforeHelloCostTokensAndASessionsPingsDoNot() async throws {
         let daemon = try TestDaemon(arguments: ["--rate-burst", "5", "--rate-per-s", "1"], plaintext: true)
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
 
         let stranger = try BareSocket(port: daemon.port)
@@ -131,7 +131,7 @@ import Testing
         var refused = 0
         while refused < 200, case .line = await stranger.read() { refused += 1 }
         #expect(refused == 200)
-        #expect(try Self.metric(daemon, "huddle_hellos_refused_total") == 200)
+        #expect(try await Self.metric(daemon, "huddle_hellos_refused_total") == 200)
         let lines = daemon.log.split(separator: "\n").filter { $0.contains("authentication refused") }
         #expect(!lines.isEmpty && lines.count <= 10, "\(lines.count) log lines for 200 refused hellos")
         #expect(lines.allSatisfy { $0.contains("remote=127.0.0.7") })
@@ -140,8 +140,8 @@ import Testing
 
     @Test func anHTTPRequestTrickledByteByByteIsCutAtTheRequestTimeout() async throws {
         let daemon = try TestDaemon(arguments: ["--http-plaintext", "--http-request-timeout-s", "1"])
-        try daemon.addTeam("floor-a")
-        let bot = try daemon.addUser("qbot", role: .bot, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let bot = try await daemon.addUser("qbot", role: .bot, teams: ["floor-a"])
         try await daemon.start()
 
         // A body, then headers, trickled: each connection is gone well before its bytes are.
@@ -167,25 +167,25 @@ import Testing
         try await Task.sleep(for: .milliseconds(1500))
         keepAlive.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         #expect(await keepAlive.readAll().text.contains("HTTP/1.1 200 OK"), "the second request on the idle connection is answered")
-        #expect(try Self.metric(daemon, "huddle_http_requests_timed_out_total", scheme: "http") == 2)
+        #expect(try await Self.metric(daemon, "huddle_http_requests_timed_out_total", scheme: "http") == 2)
         _ = try await daemon.stop()
     }
 
     @Test func failedBearerTokensAreLimitedPerAddressButAKnownTokenStillWorks() async throws {
         let daemon = try TestDaemon(arguments: ["--http-auth-failures-per-min", "3"])
-        try daemon.addTeam("floor-a")
-        let bot = try daemon.addUser("qbot", role: .bot, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let bot = try await daemon.addUser("qbot", role: .bot, teams: ["floor-a"])
         try await daemon.start()
         let url = "https://127.0.0.1:\(daemon.httpPort)/v1/teams/floor-a/queue"
-        func post(_ token: String) throws -> HTTPTests.Reply {
-            try HTTPTests.curl([
+        func post(_ token: String) async throws -> HTTPTests.Reply {
+            try await HTTPTests.curl([
                 "--insecure", "-X", "POST", "-H", "Authorization: Bearer \(token)", "--data", #"{"calls_waiting":1,"oldest_wait_s":1}"#, url,
             ])
         }
-        let statuses = try (0..<5).map { try post("hud_guess_\($0)").status }
+        let statuses = try await (0..<5).asyncMap { try await post("hud_guess_\($0)").status }
         #expect(statuses == [401, 401, 401, 429, 429], "\(statuses)")
-        #expect(try post("hud_guess_9").headers["retry-after"] != nil)
-        #expect(try post(bot).status == 202, "a bot's own token works from a throttled address")
+        #expect(try await post("hud_guess_9").headers["retry-after"] != nil)
+        #expect(try await post(bot).status == 202, "a bot's own token works from a throttled address")
         _ = try await daemon.stop()
     }
 }

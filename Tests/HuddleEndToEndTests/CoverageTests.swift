@@ -15,10 +15,10 @@ import Testing
     /// A team with agents (each signed in and available) and a supervisor watching, under `policy`.
     func floor(agents names: [String], policy: [String: JSONValue], arguments: [String] = []) async throws -> Floor {
         let daemon = try TestDaemon(arguments: arguments)
-        try daemon.addTeam("floor-a")
+        try await daemon.addTeam("floor-a")
         var tokens: [String: String] = [:]
-        for name in names { tokens[name] = try daemon.addUser(name, role: .agent, teams: ["floor-a"]) }
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        for name in names { tokens[name] = try await daemon.addUser(name, role: .agent, teams: ["floor-a"]) }
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         let supervisor = try await daemon.session(sam)
         _ = try await supervisor.request("policy.set", ["team": "floor-a", "policy": .object(policy), "comment": "test"])
@@ -109,8 +109,8 @@ import Testing
     /// admins; teammates never learn the reason.
     @Test func anEscalationReachesEverySupervisorAndTheAdmins() async throws {
         let f = try await floor(agents: ["alice", "bob"], policy: ["wellbeing": ["escalate_after_s": 1]])
-        let lee = try f.daemon.addUser("lee", role: .supervisor, teams: ["floor-a"])
-        let root = try f.daemon.addUser("root", role: .admin, teams: [])
+        let lee = try await f.daemon.addUser("lee", role: .supervisor, teams: ["floor-a"])
+        let root = try await f.daemon.addUser("root", role: .admin, teams: [])
         let second = try await f.daemon.session(lee)
         _ = try await second.request("team.join", ["team": "floor-a"])
         let admin = try await f.daemon.connect()

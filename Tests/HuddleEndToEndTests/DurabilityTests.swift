@@ -9,9 +9,9 @@ import Testing
     /// statuses and seqs restored.
     @Test func sigkillLosesNoAcknowledgedChange() async throws {
         let daemon = try TestDaemon(arguments: ["--rate-per-s", "100000", "--rate-burst", "100000"])
-        try daemon.addTeam("floor-a")
+        try await daemon.addTeam("floor-a")
         var tokens: [String] = []
-        for i in 0..<4 { tokens.append(try daemon.addUser("agent\(i)", role: .agent, teams: ["floor-a"])) }
+        for i in 0..<4 { tokens.append(try await daemon.addUser("agent\(i)", role: .agent, teams: ["floor-a"])) }
         try await daemon.start()
         try await daemon.relaxCoverage("floor-a")
         let port = daemon.port
@@ -99,8 +99,8 @@ import Testing
 
     @Test func statusesAndSeqsSurviveARestart() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         try await daemon.relaxCoverage("floor-a")
         let peer = try await daemon.session(alice)

@@ -5,13 +5,13 @@ import Testing
 @Suite struct FanOutTests {
     @Test func aStatusChangeReachesEveryTeammateAndSupervisorAtOnce() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        try daemon.addTeam("floor-b")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a"])
-        let carol = try daemon.addUser("carol", role: .agent, teams: ["floor-a"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
-        let other = try daemon.addUser("olga", role: .agent, teams: ["floor-b"])
+        try await daemon.addTeam("floor-a")
+        try await daemon.addTeam("floor-b")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let bob = try await daemon.addUser("bob", role: .agent, teams: ["floor-a"])
+        let carol = try await daemon.addUser("carol", role: .agent, teams: ["floor-a"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        let other = try await daemon.addUser("olga", role: .agent, teams: ["floor-b"])
         try await daemon.start()
         try await daemon.relaxCoverage("floor-a")
 
@@ -69,15 +69,15 @@ import Testing
     /// supervisors' stream.
     @Test func concurrentChangesReachEverySubscriberOnceAndInOrder() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        try daemon.addTeam("floor-b")
+        try await daemon.addTeam("floor-a")
+        try await daemon.addTeam("floor-b")
         var agents: [(team: String, token: String)] = []
         for team in ["floor-a", "floor-b"] {
-            for index in 0..<6 { agents.append((team, try daemon.addUser("\(team)-\(index)", role: .agent, teams: [team]))) }
+            for index in 0..<6 { agents.append((team, try await daemon.addUser("\(team)-\(index)", role: .agent, teams: [team]))) }
         }
-        let quiet = try daemon.addUser("quiet", role: .agent, teams: ["floor-a"])
-        let sue = try daemon.addUser("sue", role: .supervisor, teams: ["floor-a"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a", "floor-b"])
+        let quiet = try await daemon.addUser("quiet", role: .agent, teams: ["floor-a"])
+        let sue = try await daemon.addUser("sue", role: .supervisor, teams: ["floor-a"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a", "floor-b"])
         try await daemon.start()
         try await daemon.relaxCoverage("floor-a")
         try await daemon.relaxCoverage("floor-b")
@@ -150,10 +150,10 @@ import Testing
 
     @Test func statusIsPerUserAcrossTeams() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        try daemon.addTeam("floor-b")
-        let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a", "floor-b"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-b"])
+        try await daemon.addTeam("floor-a")
+        try await daemon.addTeam("floor-b")
+        let bob = try await daemon.addUser("bob", role: .agent, teams: ["floor-a", "floor-b"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-b"])
         try await daemon.start()
         try await daemon.relaxCoverage("floor-a")
         try await daemon.relaxCoverage("floor-b")
@@ -169,9 +169,9 @@ import Testing
 
     @Test func historyAndPolicyAreStoredAndServed() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         let agent = try await daemon.session(alice)
         let supervisor = try await daemon.session(sam)

@@ -46,11 +46,11 @@ import Testing
         let setup = entries.first?["setup"]
         let arguments = setup?["args"]?.arrayValue?.compactMap(\.stringValue) ?? []
         let daemon = try TestDaemon(arguments: arguments)
-        for team in setup?["teams"]?.arrayValue ?? [] { try daemon.addTeam(team.stringValue ?? "") }
+        for team in setup?["teams"]?.arrayValue ?? [] { try await daemon.addTeam(team.stringValue ?? "") }
         var tokens: [String: String] = [:]
         for user in setup?["users"]?.arrayValue ?? [] {
             let userName = user["name"]?.stringValue ?? ""
-            tokens[userName] = try daemon.addUser(
+            tokens[userName] = try await daemon.addUser(
                 userName, role: Role(rawValue: user["role"]?.stringValue ?? "") ?? .agent,
                 teams: user["teams"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         }

@@ -18,9 +18,9 @@ import Testing
         var errorMessage: String { json?["error"]?["message"]?.stringValue ?? "" }
     }
 
-    static func curl(_ arguments: [String]) throws -> Reply {
+    static func curl(_ arguments: [String]) async throws -> Reply {
         // `Expect:` off: no 100-continue round trip for larger bodies.
-        let output = try TestDaemon.run(
+        let output = try await TestDaemon.run(
             "/usr/bin/curl", ["-sS", "-i", "--max-time", "10", "-H", "Expect:"] + arguments, check: false)
         let text = output.stdout
         guard let split = text.range(of: "\r\n\r\n") else {
@@ -46,32 +46,32 @@ import Testing
 
         init(arguments: [String] = []) async throws {
             daemon = try TestDaemon(arguments: arguments)
-            try daemon.addTeam("floor-a")
-            try daemon.addTeam("floor-b")
-            bot = try daemon.addUser("qbot", role: .bot, teams: ["floor-a"])
-            agent = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-            supervisor = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
-            otherBot = try daemon.addUser("bbot", role: .bot, teams: ["floor-b"])
+            try await daemon.addTeam("floor-a")
+            try await daemon.addTeam("floor-b")
+            bot = try await daemon.addUser("qbot", role: .bot, teams: ["floor-a"])
+            agent = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+            supervisor = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+            otherBot = try await daemon.addUser("bbot", role: .bot, teams: ["floor-b"])
             try await daemon.start()
         }
 
         var base: String { "https://127.0.0.1:\(daemon.httpPort)" }
 
         /// Writes a body to a file of its own and returns its path.
-        func body(_ text: String) throws -> String {
+        func body(_ text: String) async throws -> String {
             let path = "\(daemon.directory)/body-\(UUID().uuidString).json"
             try text.write(toFile: path, atomically: true, encoding: .utf8)
             return path
         }
 
         /// `POST /v1/teams/TEAM/queue` the way the README tells a bot to.
-        func post(team: String = "floor-a", token: String?, bodyFile: String, scheme: String = "https") throws -> Reply {
+        func post(team: String = "floor-a", token: String?, bodyFile: String, scheme: String = "https") async throws -> Reply {
             var arguments = ["--cacert", daemon.certificate]
             if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
             arguments += [
                 "--data-binary", "@\(bodyFile)", "\(scheme)://127.0.0.1:\(daemon.httpPort)/v1/teams/\(team)/queue",
             ]
-            return try HTTPTests.curl(arguments)
+            return try await HTTPTests.curl(arguments)
         }
     }
 
@@ -84,7 +84,7 @@ import Testing
         let agent = try await floor.daemon.session(floor.agent)
         _ = try await agent.request("status.set", ["status": "break", "reason": "abusive_call"])
         _ = try await supervisor.nextEvent(type: "alert") { $0["kind"] == "wellbeing_break" }
-        let text = try HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/metrics"]).body
+        let text = try await HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/metrics"]).body
         #expect(text.contains("huddle_alerts_open{"), "the team-wide series are there")
         for word in ["wellbeing", "abusive", "escalation", "overdue", "ghost"] {
             #expect(!text.contains(word), "/metrics mentions \(word)")
@@ -102,9 +102,9 @@ import Testing
         let supervisor = try await floor.daemon.session(floor.supervisor)
         _ = try await supervisor.request("team.join", ["team": "floor-a"])
 
-        let body = try floor.body(#"{"calls_waiting": 7, "oldest_wait_s": 42, "calls_per_hour": 90, "aht_s": 200, "note": "via curl"}"#)
+        let body = try await floor.body(#"{"calls_waiting": 7, "oldest_wait_s": 42, "calls_per_hour": 90, "aht_s": 200, "note": "via curl"}"#)
         // The README's one-line form: `-d @FILE`.
-        let reply = try HTTPTests.curl([
+        let reply = try await HTTPTests.curl([
             "--cacert", floor.daemon.certificate, "-H", "Authorization: Bearer \(floor.bot)", "-d", "@\(body)",
             "\(floor.base)/v1/teams/floor-a/queue",
         ])
@@ -116,17 +116,17 @@ import Testing
         #expect(event["calls_waiting"] == 7 && event["oldest_wait_s"] == 42 && event["by"] == "qbot" && event["note"] == "via curl")
 
         // The team in the body may be given, and must match the path.
-        let same = try floor.post(token: floor.bot, bodyFile: floor.body(#"{"team": "floor-a", "calls_waiting": 1, "oldest_wait_s": 1}"#))
+        let same = try await floor.post(token: floor.bot, bodyFile: floor.body(#"{"team": "floor-a", "calls_waiting": 1, "oldest_wait_s": 1}"#))
         #expect(same.status == 202, "\(same)")
         #expect(try await supervisor.nextEvent(type: "queue").seq == same.json?["seq"]?.intValue)
         // A supervisor of the team may post too.
-        #expect(try floor.post(token: floor.supervisor, bodyFile: body).status == 202)
+        #expect(try await floor.post(token: floor.supervisor, bodyFile: body).status == 202)
         #expect(try await floor.daemon.stop() == 0)
     }
 
     @Test func refusalsAreJSONWithTheRightStatus() async throws {
         let floor = try await Fixture()
-        let good = try floor.body(#"{"calls_waiting": 3, "oldest_wait_s": 10}"#)
+        let good = try await floor.body(#"{"calls_waiting": 3, "oldest_wait_s": 10}"#)
         func expectError(_ reply: Reply, _ status: Int, _ code: String, sourceLocation: SourceLocation = #_sourceLocation) {
             #expect(reply.status == status, "\(reply)", sourceLocation: sourceLocation)
             #expect(reply.errorCode == code, "\(reply.body)", sourceLocation: sourceLocation)
@@ -135,70 +135,70 @@ import Testing
         }
 
         // Tokens: none, malformed, well formed but unknown, a rotated one.
-        let none = try floor.post(token: nil, bodyFile: good)
+        let none = try await floor.post(token: nil, bodyFile: good)
         expectError(none, 401, "unauthorized")
         #expect(none.headers["www-authenticate"] == "Bearer")
-        expectError(try floor.post(token: "nonsense", bodyFile: good), 401, "unauthorized")
+        expectError(try await floor.post(token: "nonsense", bodyFile: good), 401, "unauthorized")
         let wrong = "hdl_\(String(repeating: "a", count: 12))_\(String(repeating: "b", count: 64))"
-        expectError(try floor.post(token: wrong, bodyFile: good), 401, "unauthorized")
-        let basic = try HTTPTests.curl([
+        expectError(try await floor.post(token: wrong, bodyFile: good), 401, "unauthorized")
+        let basic = try await HTTPTests.curl([
             "--cacert", floor.daemon.certificate, "-u", "qbot:secret", "--data-binary", "@\(good)",
             "\(floor.base)/v1/teams/floor-a/queue",
         ])
         expectError(basic, 401, "unauthorized")
 
         // Roles and teams.
-        expectError(try floor.post(token: floor.agent, bodyFile: good), 403, "forbidden")
-        expectError(try floor.post(token: floor.otherBot, bodyFile: good), 403, "forbidden")
-        expectError(try floor.post(team: "floor-b", token: floor.bot, bodyFile: good), 403, "forbidden")
-        expectError(try floor.post(team: "floor-z", token: floor.bot, bodyFile: good), 404, "not_found")
+        expectError(try await floor.post(token: floor.agent, bodyFile: good), 403, "forbidden")
+        expectError(try await floor.post(token: floor.otherBot, bodyFile: good), 403, "forbidden")
+        expectError(try await floor.post(team: "floor-b", token: floor.bot, bodyFile: good), 403, "forbidden")
+        expectError(try await floor.post(team: "floor-z", token: floor.bot, bodyFile: good), 404, "not_found")
 
         // Bodies.
-        expectError(try floor.post(token: floor.bot, bodyFile: floor.body(#"{"calls_waiting": 3,"#)), 400, "bad_request")
-        expectError(try floor.post(token: floor.bot, bodyFile: floor.body("")), 400, "bad_request")
-        expectError(try floor.post(token: floor.bot, bodyFile: floor.body("[1, 2]")), 400, "bad_request")
+        expectError(try await floor.post(token: floor.bot, bodyFile: floor.body(#"{"calls_waiting": 3,"#)), 400, "bad_request")
+        expectError(try await floor.post(token: floor.bot, bodyFile: floor.body("")), 400, "bad_request")
+        expectError(try await floor.post(token: floor.bot, bodyFile: floor.body("[1, 2]")), 400, "bad_request")
         let invalidUTF8 = "\(floor.daemon.directory)/latin1.json"
         try Data([0x7B, 0x22, 0x6E, 0x6F, 0x74, 0x65, 0x22, 0x3A, 0x22, 0xE9, 0x22, 0x7D]).write(to: URL(fileURLWithPath: invalidUTF8))
-        expectError(try floor.post(token: floor.bot, bodyFile: invalidUTF8), 400, "bad_request")
-        let badParam = try floor.post(token: floor.bot, bodyFile: floor.body(#"{"calls_waiting": "lots", "oldest_wait_s": 10}"#))
+        expectError(try await floor.post(token: floor.bot, bodyFile: invalidUTF8), 400, "bad_request")
+        let badParam = try await floor.post(token: floor.bot, bodyFile: floor.body(#"{"calls_waiting": "lots", "oldest_wait_s": 10}"#))
         expectError(badParam, 400, "bad_request")
         #expect(badParam.errorMessage.contains("calls_waiting"))
         #expect(badParam.json?["error"]?["param"] == "calls_waiting")
-        let missing = try floor.post(token: floor.bot, bodyFile: floor.body(#"{"calls_waiting": 2}"#))
+        let missing = try await floor.post(token: floor.bot, bodyFile: floor.body(#"{"calls_waiting": 2}"#))
         expectError(missing, 400, "bad_request")
         #expect(missing.errorMessage.contains("oldest_wait_s"))
-        let mismatch = try floor.post(
+        let mismatch = try await floor.post(
             token: floor.bot, bodyFile: floor.body(#"{"team": "floor-b", "calls_waiting": 3, "oldest_wait_s": 10}"#))
         expectError(mismatch, 400, "bad_request")
         #expect(mismatch.errorMessage.contains("team"))
-        let control = try floor.post(
+        let control = try await floor.post(
             token: floor.bot, bodyFile: floor.body(#"{"calls_waiting": 3, "oldest_wait_s": 10, "note": "a\u0007b"}"#))
         expectError(control, 400, "bad_request")
         #expect(control.errorMessage.contains("note"))
 
         // Over the line limit (16 KiB by default): 413, with or without a Content-Length.
-        let huge = try floor.body(
+        let huge = try await floor.body(
             #"{"calls_waiting": 3, "oldest_wait_s": 10, "note": "\#(String(repeating: "x", count: 20_000))"}"#)
-        expectError(try floor.post(token: floor.bot, bodyFile: huge), 413, "too_large")
-        let chunked = try HTTPTests.curl([
+        expectError(try await floor.post(token: floor.bot, bodyFile: huge), 413, "too_large")
+        let chunked = try await HTTPTests.curl([
             "--cacert", floor.daemon.certificate, "-H", "Authorization: Bearer \(floor.bot)", "-H", "Transfer-Encoding: chunked",
             "--data-binary", "@\(huge)", "\(floor.base)/v1/teams/floor-a/queue",
         ])
         expectError(chunked, 413, "too_large")
 
         // Paths and methods.
-        let get = try HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/v1/teams/floor-a/queue"])
+        let get = try await HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/v1/teams/floor-a/queue"])
         expectError(get, 405, "method_not_allowed")
         #expect(get.headers["allow"] == "POST")
-        expectError(try HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/v1/teams"]), 404, "not_found")
-        expectError(try HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/"]), 404, "not_found")
-        let postHealth = try HTTPTests.curl(["--cacert", floor.daemon.certificate, "-d", "x", "\(floor.base)/healthz"])
+        expectError(try await HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/v1/teams"]), 404, "not_found")
+        expectError(try await HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/"]), 404, "not_found")
+        let postHealth = try await HTTPTests.curl(["--cacert", floor.daemon.certificate, "-d", "x", "\(floor.base)/healthz"])
         expectError(postHealth, 405, "method_not_allowed")
 
         // After all that, the bot still gets through, and the health check needs no token.
-        let after = try floor.post(token: floor.bot, bodyFile: good)
+        let after = try await floor.post(token: floor.bot, bodyFile: good)
         #expect(after.status == 202, "\(after)")
-        let health = try HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/healthz"])
+        let health = try await HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/healthz"])
         #expect(health.status == 200)
         #expect(health.json == ["status": "ok"])
         // Every answer, refusals included, is marked as data for programs and keeps the client on TLS.
@@ -212,11 +212,11 @@ import Testing
 
     @Test func aFloodIsRateLimitedWithRetryAfter() async throws {
         let floor = try await Fixture(arguments: ["--bot-rate-per-s", "0.5", "--bot-rate-burst", "3"])
-        let good = try floor.body(#"{"calls_waiting": 3, "oldest_wait_s": 10}"#)
+        let good = try await floor.body(#"{"calls_waiting": 3, "oldest_wait_s": 10}"#)
         var statuses: [Int] = []
         var limited: Reply?
         for _ in 0..<6 {
-            let reply = try floor.post(token: floor.bot, bodyFile: good)
+            let reply = try await floor.post(token: floor.bot, bodyFile: good)
             statuses.append(reply.status)
             if reply.status == 429 { limited = reply }
         }
@@ -226,8 +226,8 @@ import Testing
         let retryAfter = try #require(Int(refused.headers["retry-after"] ?? ""))
         #expect((1...2).contains(retryAfter))
         // Another bot has its own bucket.
-        #expect(try floor.post(team: "floor-b", token: floor.otherBot, bodyFile: good).status == 202)
-        let metrics = try HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/metrics"])
+        #expect(try await floor.post(team: "floor-b", token: floor.otherBot, bodyFile: good).status == 202)
+        let metrics = try await HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/metrics"])
         #expect(try HTTPTests.value(metrics.body, #"huddle_rate_limited_total{side="http"}"#) >= 1)
         #expect(try await floor.daemon.stop() == 0)
     }
@@ -247,11 +247,11 @@ import Testing
         let agent = try await floor.daemon.session(floor.agent)
         _ = try await agent.request("status.set", ["status": "available"])
         // A hot queue opens a queue_pressure alert.
-        let hot = try floor.body(#"{"calls_waiting": 50, "oldest_wait_s": 900}"#)
-        #expect(try floor.post(token: floor.bot, bodyFile: hot).status == 202)
+        let hot = try await floor.body(#"{"calls_waiting": 50, "oldest_wait_s": 900}"#)
+        #expect(try await floor.post(token: floor.bot, bodyFile: hot).status == 202)
         _ = try await supervisor.nextEvent(type: "alert") { $0["kind"] == "queue_pressure" }
 
-        let reply = try HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/metrics"])
+        let reply = try await HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/metrics"])
         #expect(reply.status == 200)
         #expect(reply.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
         let text = reply.body
@@ -261,7 +261,7 @@ import Testing
         if FileManager.default.isExecutableFile(atPath: promtool) {
             let input = "\(floor.daemon.directory)/metrics.txt"
             try text.write(toFile: input, atomically: true, encoding: .utf8)
-            let check = try TestDaemon.run("/bin/sh", ["-c", "\(promtool) check metrics < '\(input)'"], check: false)
+            let check = try await TestDaemon.run("/bin/sh", ["-c", "\(promtool) check metrics < '\(input)'"], check: false)
             #expect(check.status == 0, "promtool: \(check.stdout)\(check.stderr)")
         } else {
             Issue.record("promtool is missing: apt-get install prometheus (.ci/run does)")
@@ -294,7 +294,7 @@ import Testing
         // The figures follow the floor: the agent leaves, the session count drops.
         await agent.close()
         try await Task.sleep(for: .milliseconds(300))
-        let after = try HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/metrics"]).body
+        let after = try await HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/metrics"]).body
         #expect(try HTTPTests.value(after, #"huddle_sessions{role="agent"}"#) == 0)
         #expect(try HTTPTests.value(after, #"huddle_team_available{team="floor-a"}"#) == 0)
         #expect(try await floor.daemon.stop() == 0)
@@ -303,13 +303,13 @@ import Testing
     @Test func plainHTTPWhenAskedFor() async throws {
         let floor = try await Fixture(arguments: ["--http-plaintext"])
         let port = floor.daemon.httpPort
-        let health = try HTTPTests.curl(["http://127.0.0.1:\(port)/healthz"])
+        let health = try await HTTPTests.curl(["http://127.0.0.1:\(port)/healthz"])
         #expect(health.status == 200 && health.json == ["status": "ok"])
         #expect(health.headers["strict-transport-security"] == nil)  // only said over TLS
-        let body = try floor.body(#"{"calls_waiting": 3, "oldest_wait_s": 10}"#)
-        #expect(try floor.post(token: floor.bot, bodyFile: body, scheme: "http").status == 202)
+        let body = try await floor.body(#"{"calls_waiting": 3, "oldest_wait_s": 10}"#)
+        #expect(try await floor.post(token: floor.bot, bodyFile: body, scheme: "http").status == 202)
         // TLS is off on that port: a TLS client gets nowhere.
-        #expect(try HTTPTests.curl(["--cacert", floor.daemon.certificate, "https://127.0.0.1:\(port)/healthz"]).status == 0)
+        #expect(try await HTTPTests.curl(["--cacert", floor.daemon.certificate, "https://127.0.0.1:\(port)/healthz"]).status == 0)
         // The protocol port keeps its TLS.
         let session = try await floor.daemon.session(floor.supervisor)
         #expect(try await session.request("session.ping") == [:])
@@ -321,7 +321,7 @@ import Testing
         let oldCertificate = "\(floor.daemon.directory)/old-cert.pem"
         try FileManager.default.copyItem(atPath: floor.daemon.certificate, toPath: oldCertificate)
         let tls = "\(floor.daemon.data)/tls"
-        _ = try TestDaemon.run(
+        _ = try await TestDaemon.run(
             "/usr/bin/openssl",
             ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "\(tls)/key.pem",
              "-out", "\(tls)/cert.pem", "-days", "2", "-subj", "/CN=localhost",
@@ -332,8 +332,8 @@ import Testing
             guard ContinuousClock.now < deadline else { throw TestDaemon.Failure(description: "no reload:\n\(floor.daemon.log)") }
             try await Task.sleep(for: .milliseconds(20))
         }
-        #expect(try HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/healthz"]).status == 200)
-        let stale = try HTTPTests.curl(["--cacert", oldCertificate, "\(floor.base)/healthz"])
+        #expect(try await HTTPTests.curl(["--cacert", floor.daemon.certificate, "\(floor.base)/healthz"]).status == 200)
+        let stale = try await HTTPTests.curl(["--cacert", oldCertificate, "\(floor.base)/healthz"])
         #expect(stale.status == 0 && stale.exit != 0, "the old certificate must no longer verify")
         #expect(try await floor.daemon.stop() == 0)
     }

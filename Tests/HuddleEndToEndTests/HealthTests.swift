@@ -8,7 +8,7 @@ import Testing
 @Suite struct HealthTests {
     /// A `sqlite3` shell kept inside a transaction through a pipe, as Prove/locked_db.py does:
     /// `BEGIN EXCLUSIVE` holds the write lock, a plain `BEGIN` and a read pins the WAL.
-    final class SQLiteShell {
+    final class SQLiteShell: @unchecked Sendable {
         let process = Process()
         let input = Pipe()
         let output = Pipe()
@@ -24,13 +24,14 @@ import Testing
             input.fileHandleForWriting.write(Data(".timeout 20000\n\(begin);\nSELECT count(*) FROM events;\n".utf8))
         }
 
-        /// Blocks until the shell has printed the count, i.e. it is inside its transaction.
-        func waitInside() -> String {
-            String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        /// Waits (off the cooperative pool) until the shell has printed the count, i.e. it is
+        /// inside its transaction.
+        func waitInside() async -> String {
+            await offThePool { String(decoding: self.output.fileHandleForReading.availableData, as: UTF8.self) }
         }
 
-        static func isHeld(_ database: String) throws -> Bool {
-            let probe = try TestDaemon.run(
+        static func isHeld(_ database: String) async throws -> Bool {
+            let probe = try await TestDaemon.run(
                 "/usr/bin/sqlite3", [database, ".timeout 0", "BEGIN IMMEDIATE;", "ROLLBACK;"], check: false)
             return probe.stderr.contains("locked") || probe.stderr.contains("busy")
         }
@@ -46,25 +47,25 @@ import Testing
         }
     }
 
-    static func health(_ daemon: TestDaemon) throws -> HTTPTests.Reply {
-        try HTTPTests.curl(["--cacert", daemon.certificate, "https://127.0.0.1:\(daemon.httpPort)/healthz"])
+    static func health(_ daemon: TestDaemon) async throws -> HTTPTests.Reply {
+        try await HTTPTests.curl(["--cacert", daemon.certificate, "https://127.0.0.1:\(daemon.httpPort)/healthz"])
     }
 
     @Test func aLockedDatabaseMakesTheHealthCheckFail() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         let peer = try await daemon.session(sam)
         _ = try await peer.request("message.send", ["team": "floor-a", "text": "before the lock"])
-        let healthy = try Self.health(daemon)
+        let healthy = try await Self.health(daemon)
         #expect(healthy.status == 200, "\(healthy)")
         #expect(healthy.json == ["status": "ok"])
 
         let database = "\(daemon.data)/huddle.sqlite"
         let holder = try SQLiteShell(database: database, begin: "BEGIN EXCLUSIVE")
         let deadline = ContinuousClock.now + .seconds(25)
-        while try !SQLiteShell.isHeld(database) {
+        while try await !SQLiteShell.isHeld(database) {
             #expect(ContinuousClock.now < deadline, "sqlite3 got the write lock")
             guard ContinuousClock.now < deadline else { return }
             try await Task.sleep(for: .milliseconds(50))
@@ -75,7 +76,7 @@ import Testing
         } catch let error as RPCError {
             #expect(error.code == .internalError)
         }
-        let failing = try Self.health(daemon)
+        let failing = try await Self.health(daemon)
         #expect(failing.status == 503, "\(failing)")
         #expect(failing.json?["status"] == "failing")
         #expect(failing.body.contains("commit"), "the answer says what fails: \(failing.body)")
@@ -83,10 +84,10 @@ import Testing
         holder.release()
         // Nobody commits: the daemon's own probe finds that commits go through again.
         let recovered = ContinuousClock.now + .seconds(10)
-        var again = try Self.health(daemon)
+        var again = try await Self.health(daemon)
         while again.status != 200, ContinuousClock.now < recovered {
             try await Task.sleep(for: .milliseconds(100))
-            again = try Self.health(daemon)
+            again = try await Self.health(daemon)
         }
         #expect(again.status == 200, "/healthz is ok again within 10 s of the release: \(again)")
         _ = try await peer.request("message.send", ["team": "floor-a", "text": "after the lock"])
@@ -94,8 +95,8 @@ import Testing
         #expect(try await daemon.stop() == 0)
     }
 
-    static func metric(_ daemon: TestDaemon, _ name: String) throws -> Double? {
-        let text = try HTTPTests.curl(["--cacert", daemon.certificate, "https://127.0.0.1:\(daemon.httpPort)/metrics"]).body
+    static func metric(_ daemon: TestDaemon, _ name: String) async throws -> Double? {
+        let text = try await HTTPTests.curl(["--cacert", daemon.certificate, "https://127.0.0.1:\(daemon.httpPort)/metrics"]).body
         let line = text.split(separator: "\n").first { $0.hasPrefix("\(name) ") }
         return line.flatMap { Double($0.split(separator: " ").last ?? "") }
     }
@@ -104,27 +105,27 @@ import Testing
     /// nothing: commits go on, and so do the daemon's own WAL syncs.
     @Test func walSyncsGoOnWhileAReaderPinsTheLog() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         let peer = try await daemon.session(sam)
         _ = try await peer.request("message.send", ["team": "floor-a", "text": "before the reader"])
         let reader = try SQLiteShell(database: "\(daemon.data)/huddle.sqlite", begin: "BEGIN")
-        #expect(!reader.waitInside().isEmpty)
+        #expect(await !reader.waitInside().isEmpty)
         for i in 0..<20 {
             _ = try await peer.request("message.send", ["team": "floor-a", "text": .string("while pinned \(i)")])
         }
         let committed = Date().timeIntervalSince1970
         // Waits for a sync that began after the last commit was acknowledged.
         let deadline = ContinuousClock.now + .seconds(5)
-        var synced = try Self.metric(daemon, "huddle_wal_synced_timestamp_seconds") ?? 0
+        var synced = try await Self.metric(daemon, "huddle_wal_synced_timestamp_seconds") ?? 0
         while synced <= committed, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
-            synced = try Self.metric(daemon, "huddle_wal_synced_timestamp_seconds") ?? 0
+            synced = try await Self.metric(daemon, "huddle_wal_synced_timestamp_seconds") ?? 0
         }
         #expect(synced > committed, "a WAL sync began after the last commit while the reader pinned the log")
-        #expect(try Self.metric(daemon, "huddle_wal_sync_failures_total") == 0)
-        #expect(try Self.health(daemon).status == 200)
+        #expect(try await Self.metric(daemon, "huddle_wal_sync_failures_total") == 0)
+        #expect(try await Self.health(daemon).status == 200)
         reader.release()
         await peer.close()
         #expect(try await daemon.stop() == 0)

@@ -70,10 +70,14 @@ import Testing
     }
 
     @Test func aRejoinAfterTenThousandMessagesRecoversEveryEventUnderASmallOutboundBuffer() async throws {
+        try await HeavyTests.one { try await bodyARejoinAfterTenThousandMessagesRecoversEveryEventUnderASmallOutboundBuffer() }
+    }
+
+    func bodyARejoinAfterTenThousandMessagesRecoversEveryEventUnderASmallOutboundBuffer() async throws {
         let daemon = try TestDaemon(arguments: Self.limits + ["--outbound-buffer-bytes", "65536"])
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let bob = try await daemon.addUser("bob", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let watcher = try await daemon.session(bob)
         let joined = try await watcher.request("team.join", ["team": "floor-a"])
@@ -140,10 +144,14 @@ import Testing
     }
 
     @Test func fiftyClientsReplayingEverythingAndHangingUpLeaveNoWorkOrMemoryBehind() async throws {
+        try await HeavyTests.one { try await bodyFiftyClientsReplayingEverythingAndHangingUpLeaveNoWorkOrMemoryBehind() }
+    }
+
+    func bodyFiftyClientsReplayingEverythingAndHangingUpLeaveNoWorkOrMemoryBehind() async throws {
         let daemon = try TestDaemon(arguments: Self.limits)
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let bob = try await daemon.addUser("bob", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         try await Self.post(daemon, alice, count: 10_000, length: 400)
         let pid = try #require(daemon.process?.processIdentifier)
@@ -190,9 +198,13 @@ import Testing
     }
 
     @Test func aThousandLongMessagesAreFetchedWholeUnderASmallOutboundBuffer() async throws {
+        try await HeavyTests.one { try await bodyAThousandLongMessagesAreFetchedWholeUnderASmallOutboundBuffer() }
+    }
+
+    func bodyAThousandLongMessagesAreFetchedWholeUnderASmallOutboundBuffer() async throws {
         let daemon = try TestDaemon(arguments: Self.limits + ["--outbound-buffer-bytes", "65536"])
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         // 500 scalars of 4 bytes each: 2 KB a message, as long as a message gets.
         try await Self.post(daemon, alice, count: 1_000, length: 500, filler: "\u{1F4DE}")

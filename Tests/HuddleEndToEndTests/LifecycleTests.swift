@@ -6,8 +6,8 @@ import Testing
 @Suite struct LifecycleTests {
     @Test func sigtermTellsEveryClientAndExitsZero() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         var peers: [Peer] = []
         for _ in 0..<3 { peers.append(try await daemon.session(alice)) }
@@ -21,8 +21,8 @@ import Testing
 
     @Test func sighupReloadsWithoutDroppingSessionsAndKeepsAGoodCertificate() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let peer = try await daemon.session(alice)
         let original = try String(contentsOfFile: daemon.certificate, encoding: .utf8)
@@ -48,8 +48,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         try "max-sessions-per-user = 4\nlog-level = info\n".write(toFile: scratch, atomically: true, encoding: .utf8)
         let daemon = try TestDaemon(arguments: ["--config", scratch])
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let first = try await daemon.session(alice)
         let second = try await daemon.session(alice)
@@ -77,18 +77,18 @@ import Testing
 
     @Test func adminChangesApplyWhileTheDaemonRuns() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let session = try await daemon.session(alice)
 
         // A user added now can sign in at once.
-        let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a"])
+        let bob = try await daemon.addUser("bob", role: .agent, teams: ["floor-a"])
         let bobSession = try await daemon.session(bob)
         #expect(try await bobSession.request("session.ping") == [:])
 
         // Rotating a token ends the sessions opened with the old one and refuses it.
-        let output = try daemon.admin(["user", "token", "alice"])
+        let output = try await daemon.admin(["user", "token", "alice"])
         let newToken = String(output.split(separator: "\n").last ?? "")
         #expect(try await session.waitForEnd(within: .seconds(10)) == "token_revoked")
         let retry = try await daemon.connect()
@@ -98,7 +98,7 @@ import Testing
         _ = try await retry.request("session.hello", ["token": .string(newToken), "client": "x"])
 
         // Removing a user ends their sessions too.
-        try daemon.admin(["user", "remove", "bob"])
+        try await daemon.admin(["user", "remove", "bob"])
         #expect(try await bobSession.waitForEnd(within: .seconds(10)) == "token_revoked")
         #expect(try await daemon.stop() == 0)
     }

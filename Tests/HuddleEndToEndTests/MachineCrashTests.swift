@@ -12,14 +12,14 @@ import Testing
     /// and joins with what a client saw before: the join's epoch and `recovered`.
     static func joinAfterCrash(_ arguments: [String], otherBoot: Bool) async throws -> (before: JSONValue, after: JSONValue) {
         let daemon = try TestDaemon(arguments: arguments)
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let peer = try await daemon.session(alice)
         let before = try await peer.request("team.join", ["team": "floor-a"])
         try await daemon.kill9()
         if otherBoot {
-            _ = try TestDaemon.run(
+            _ = try await TestDaemon.run(
                 "/usr/bin/sqlite3",
                 [
                     "\(daemon.data)/huddle.sqlite",

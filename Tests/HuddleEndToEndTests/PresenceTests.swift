@@ -14,9 +14,9 @@ import Testing
 
     @Test func anAbruptCloseTurnsPresenceFalseAfterTheGrace() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         let supervisor = try await daemon.session(sam)
         _ = try await supervisor.request("policy.set", ["team": "floor-a", "policy": ["presence_grace_s": 1], "comment": "test"])
@@ -46,9 +46,9 @@ import Testing
 
     @Test func aQuickReconnectDoesNotFlap() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         let supervisor = try await daemon.session(sam)
         _ = try await supervisor.request("policy.set", ["team": "floor-a", "policy": ["presence_grace_s": 5], "comment": "test"])
@@ -66,9 +66,9 @@ import Testing
 
     @Test func byeSetsOfflineAndCloses() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         let supervisor = try await daemon.session(sam)
         _ = try await supervisor.request("team.join", ["team": "floor-a"])

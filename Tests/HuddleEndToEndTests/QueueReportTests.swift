@@ -5,12 +5,12 @@ import Testing
 @Suite struct QueueReportE2ETests {
     @Test func aBotsReportsRaiseAndClearAlertsAndTightenTheRules() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let bot = try daemon.addUser("qbot", role: .bot, teams: ["floor-a"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let bot = try await daemon.addUser("qbot", role: .bot, teams: ["floor-a"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         var agents: [Peer] = []
         var tokens: [String] = []
-        for name in ["alice", "bob", "carol", "dan"] { tokens.append(try daemon.addUser(name, role: .agent, teams: ["floor-a"])) }
+        for name in ["alice", "bob", "carol", "dan"] { tokens.append(try await daemon.addUser(name, role: .agent, teams: ["floor-a"])) }
         try await daemon.start()
         let supervisor = try await daemon.session(sam)
         _ = try await supervisor.request(
@@ -77,9 +77,9 @@ import Testing
 
     @Test func autoStaffingShowsTheErlangFigureInCoverage() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let bot = try daemon.addUser("qbot", role: .bot, teams: ["floor-a"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let bot = try await daemon.addUser("qbot", role: .bot, teams: ["floor-a"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         let supervisor = try await daemon.session(sam)
         _ = try await supervisor.request("team.join", ["team": "floor-a"])
@@ -96,7 +96,7 @@ import Testing
 
         // The figure comes from the stored report after a restart (SIGKILL: nothing flushed on
         // the way out), and an agent's break is still held to it.
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.kill9()
         try await daemon.start()
         let again = try await daemon.session(sam)
@@ -116,8 +116,8 @@ import Testing
 
     @Test func missingReportsAreNoticed() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         let supervisor = try await daemon.session(sam)
         _ = try await supervisor.request("team.join", ["team": "floor-a"])
@@ -140,13 +140,13 @@ import Testing
 extension QueueReportE2ETests {
     @Test func aScriptPostsWithHuddleQueue() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let bot = try daemon.addUser("qbot", role: .bot, teams: ["floor-a"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let bot = try await daemon.addUser("qbot", role: .bot, teams: ["floor-a"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         let supervisor = try await daemon.session(sam)
         _ = try await supervisor.request("team.join", ["team": "floor-a"])
-        let output = try TestDaemon.run(
+        let output = try await TestDaemon.run(
             TestDaemon.huddle,
             [
                 "queue", "--server", "127.0.0.1:\(daemon.port)", "--token", bot, "--ca", daemon.certificate, "--waiting", "4",
@@ -156,7 +156,7 @@ extension QueueReportE2ETests {
         let event = try await supervisor.nextEvent(type: "queue")
         #expect(event["calls_waiting"] == 4 && event["note"] == "from cron")
         #expect(event["nodes_out"]?.arrayValue?.first?["city"] == "Lyon")
-        let usage = try TestDaemon.run(TestDaemon.huddle, ["queue", "--waiting", "1", "--oldest", "1", "--node", "no-city"], check: false)
+        let usage = try await TestDaemon.run(TestDaemon.huddle, ["queue", "--waiting", "1", "--oldest", "1", "--node", "no-city"], check: false)
         #expect(usage.status == 2)
         #expect(try await daemon.stop() == 0)
     }

@@ -19,9 +19,9 @@ import Testing
 
     @Test func reconnectingWithSinceReplaysEveryMissedEventOnceBeforeTheResult() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
 
         let (epoch, seenSeq) = try await joinAndLeave(daemon, sam)
@@ -55,8 +55,8 @@ import Testing
     /// event arrives once, in order and whole, before the result.
     @Test func aReplayOfManyTLSRecordsArrivesWhole() async throws {
         let daemon = try TestDaemon(arguments: ["--rate-per-s", "1000", "--rate-burst", "1000"])
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
 
         let (epoch, seenSeq) = try await joinAndLeave(daemon, alice)
@@ -80,8 +80,8 @@ import Testing
 
     @Test func aForeignEpochIsNotRecovered() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let agent = try await daemon.session(alice)
         _ = try await agent.request("message.send", ["team": "floor-a", "text": "hello"])
@@ -98,9 +98,9 @@ import Testing
 
     @Test func reconnectsWhileTrafficFlowsSeeEverySeqExactlyOnce() async throws {
         let daemon = try TestDaemon(arguments: ["--rate-per-s", "10000", "--rate-burst", "10000"])
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let bob = try await daemon.addUser("bob", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         var peer = try await daemon.session(bob)
         let first = try await peer.request("team.join", ["team": "floor-a"])
@@ -135,9 +135,9 @@ import Testing
     /// time; without `supervisors_seq` nothing is claimed as recovered.
     @Test func aSupervisorsReplayCoversBothStreams() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let sam = try daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         let watcher = try await daemon.session(sam)
         let joined = try await watcher.request("team.join", ["team": "floor-a"])
@@ -174,10 +174,10 @@ import Testing
 
     @Test func leavingATeamStopsItsEvents() async throws {
         let daemon = try TestDaemon()
-        try daemon.addTeam("floor-a")
-        try daemon.addTeam("floor-b")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        try await daemon.addTeam("floor-b")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let bob = try await daemon.addUser("bob", role: .agent, teams: ["floor-a"])
         try await daemon.start()
         let listener = try await daemon.session(bob)
         _ = try await listener.request("team.join", ["team": "floor-a"])

@@ -68,17 +68,30 @@ protocol StuckReader: Sendable {
             raw.connect(("127.0.0.1", port))
             tls = ssl.create_default_context(cafile=cafile).wrap_socket(raw, server_hostname="127.0.0.1")
             tls.sendall(sys.stdin.readline().replace("\\n", "\n").encode())
+            # Read until the join is answered, so the stream is flowing to us before we stop.
+            seen = b""
+            while b'"id":2,' not in seen:
+                seen += tls.recv(65536)
             print("sent", flush=True)
-            seconds = float(sys.stdin.readline())
-            tls.settimeout(seconds)
-            try:
-                while tls.recv(65536):
-                    pass
-                print("closed", flush=True)
-            except (ConnectionResetError, ssl.SSLError, BrokenPipeError) as e:
-                print("closed", e, flush=True)
-            except TimeoutError:
-                print("open", flush=True)
+            import time
+            deadline = time.monotonic() + float(sys.stdin.readline())
+            tls.settimeout(0.5)
+            verdict = "open"
+            while time.monotonic() < deadline:
+                try:
+                    if not tls.recv(65536):
+                        verdict = "closed (end of stream)"
+                        break
+                except (ConnectionResetError, ssl.SSLError, BrokenPipeError) as e:
+                    verdict = f"closed ({e})"
+                    break
+                except TimeoutError:
+                    # Nothing to read: the kernel knows whether the peer has gone (any TCP state
+                    # but ESTABLISHED, the first byte of TCP_INFO).
+                    if tls.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] != 1:
+                        verdict = "closed (TCP state)"
+                        break
+            print(verdict, flush=True)
             """#
 
         init(port: Int, certificate: String) throws {
@@ -86,6 +99,7 @@ protocol StuckReader: Sendable {
             process.arguments = ["python3", "-c", Self.script, "\(port)", certificate]
             process.standardInput = input
             process.standardOutput = output
+            process.standardError = output
             try process.run()
         }
 
@@ -101,7 +115,9 @@ protocol StuckReader: Sendable {
         func isClosedByPeer(within seconds: Double = 10) -> Bool {
             input.fileHandleForWriting.write(Data("\(seconds)\n".utf8))
             let answer = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
             process.waitUntilExit()
+            if !answer.hasPrefix("closed") { FileHandle.standardError.write(Data("stuck TLS client: \(answer)\n".utf8)) }
             return answer.hasPrefix("closed")
         }
 
@@ -109,21 +125,21 @@ protocol StuckReader: Sendable {
     }
 
     @Test func aReaderThatStopsIsDisconnectedAndDelaysNobody() async throws {
-        try await stuckReader(tls: false)
+        try await HeavyTests.one { try await stuckReader(tls: false) }
     }
 
     @Test func aReaderThatStopsBehindTLSIsDisconnectedAndDelaysNobody() async throws {
-        try await stuckReader(tls: true)
+        try await HeavyTests.one { try await stuckReader(tls: true) }
     }
 
     func stuckReader(tls: Bool) async throws {
         let daemon = try TestDaemon(
             arguments: ["--rate-per-s", "100000", "--rate-burst", "100000", "--outbound-buffer-bytes", "65536", "--write-timeout-s", "2", "--max-sessions-per-user", "32"],
             plaintext: !tls)
-        try daemon.addTeam("floor-a")
-        let alice = try daemon.addUser("alice", role: .agent, teams: ["floor-a"])
-        let bob = try daemon.addUser("bob", role: .agent, teams: ["floor-a"])
-        let stuckToken = try daemon.addUser("stuck", role: .agent, teams: ["floor-a"])
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        let bob = try await daemon.addUser("bob", role: .agent, teams: ["floor-a"])
+        let stuckToken = try await daemon.addUser("stuck", role: .agent, teams: ["floor-a"])
         try await daemon.start()
 
         let stuckTLS = tls ? try StuckTLSClient(port: daemon.port, certificate: daemon.certificate) : nil
@@ -167,7 +183,9 @@ protocol StuckReader: Sendable {
         }
         #expect(seqs.count == sent)
         #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count && (seqs.first ?? 0) > startSeq)
-        #expect(await offThePool { stuck.isClosedByPeer(within: 10) })
+        // Within 30 s: the TLS close waits up to 5 s for a close_notify that cannot be written,
+        // and on a loaded machine the daemon's loops take their time.
+        #expect(await offThePool { stuck.isClosedByPeer(within: 30) })
         #expect(try await daemon.stop() == 0)
     }
 }

@@ -46,10 +46,10 @@ final class TestDaemon: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: Self.huddled)
         var arguments = ["serve", "--data", data, "--listen", "127.0.0.1:\(requested ?? 0)", "--http", "127.0.0.1:0"]
         if plaintext { arguments.append("--plaintext") }
-        // The suite runs its helper commands (`huddled user add`, curl, the CLI) with blocking
-        // waits, and tests run side by side on a cooperative pool as wide as the machine's two
-        // cores: a client can be starved for seconds before it says hello. A test about the
-        // authentication deadline sets its own; the others must not fail on it.
+        // The suite runs some sixty daemons and their clients side by side on two cores, the
+        // heavy ones (10,000-event replays, stuck readers, floods) among them: a client may wait
+        // seconds for its turn before it says hello. A test about the authentication deadline
+        // sets its own; the others must not fail on it.
         if !extraArguments.contains("--auth-timeout-s") { arguments += ["--auth-timeout-s", "60"] }
         process.arguments = arguments + extraArguments
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -109,24 +109,24 @@ final class TestDaemon: @unchecked Sendable {
 
     /// Runs `huddled ARGS --data DIR` (an admin subcommand) and returns its standard output.
     @discardableResult
-    func admin(_ arguments: [String]) throws -> String {
-        try Self.run(Self.huddled, arguments + ["--data", data]).stdout
+    func admin(_ arguments: [String]) async throws -> String {
+        try await Self.run(Self.huddled, arguments + ["--data", data]).stdout
     }
 
-    func addTeam(_ team: String) throws {
-        try admin(["team", "add", team])
+    func addTeam(_ team: String) async throws {
+        try await admin(["team", "add", team])
     }
 
     /// Adds a user and returns the token (the last line of the output).
-    func addUser(_ name: String, role: Role, teams: [String]) throws -> String {
-        let output = try admin(["user", "add", name, "--role", role.rawValue] + teams.flatMap { ["--team", $0] })
+    func addUser(_ name: String, role: Role, teams: [String]) async throws -> String {
+        let output = try await admin(["user", "add", name, "--role", role.rawValue] + teams.flatMap { ["--team", $0] })
         return String(output.split(separator: "\n").last ?? "")
     }
 
     /// For tests about something other than coverage: a policy under which every status change
     /// is granted, set by a supervisor `coach` (added on first use) while the daemon runs.
     func relaxCoverage(_ team: String) async throws {
-        let token = try addUser("coach-\(team)", role: .supervisor, teams: [team])
+        let token = try await addUser("coach-\(team)", role: .supervisor, teams: [team])
         let coach = try await session(token)
         _ = try await coach.request(
             "policy.set", ["team": .string(team), "policy": ["min_available": 0, "max_on_break": 1000], "comment": "test"])
@@ -171,7 +171,18 @@ final class TestDaemon: @unchecked Sendable {
         }
     }
 
+    /// Runs a program to its end and returns what it printed. The waiting happens on a thread of
+    /// its own (`offThePool`): tests run side by side on a cooperative pool as wide as the
+    /// machine's two cores, and one blocked there stalls every other test's clients.
     static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, check: Bool = true)
+        async throws -> Output
+    {
+        try await offThePool {
+            Result { try runBlocking(executable, arguments, environment: environment, check: check) }
+        }.get()
+    }
+
+    private static func runBlocking(_ executable: String, _ arguments: [String], environment: [String: String]?, check: Bool)
         throws -> Output
     {
         let process = Process()
