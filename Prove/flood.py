@@ -178,7 +178,8 @@ def round_(h: H.Harness, d: H.Daemon, args, token: str, name: str, sources: list
         H.check(worst[step] < 1.0, f"{name}: a newcomer's {step} took {worst[step]:.2f} s (more than 1 s)")
     # The TCP connect and TLS handshake queue behind the flood's own accepts and handshakes (the
     # flooders reopen thousands a second on the same two cores): reported, bounded looser.
-    H.check(worst["connect"] < 2.5, f"{name}: a newcomer's TLS connect took {worst['connect']:.2f} s")
+    H.check(worst["connect"] < args.max_connect_s,
+            f"{name}: a newcomer's TLS connect took {worst['connect']:.2f} s (at most {args.max_connect_s} s)")
     # Refused connections are accepted, then reset: up to one accept batch per event loop (256
     # each) are between the two at any moment.
     H.check(peak_fds <= fds_before + held_limit + 576,
@@ -214,7 +215,8 @@ def scenario(h: H.Harness, args):
     c.hello(sam)
     c.join()
     c.close()
-    H.check(d.wait_log(r"connection refused: the per_address limit is reached.*remote=127\.0\.1\.1", 1) is not None,
+    # The log handler writes the metadata before the message.
+    H.check(d.wait_log(r"remote=127\.0\.1\.1 .*connection refused: the per_address limit is reached", 1) is not None,
             "no log line for the refused connections of the first round")
     h.figure("daemon_rss_end_mib", round(d.rss_kib() / 1024, 1))
     H.check(d.stop() == 0, "the daemon did not exit 0 on SIGTERM")
@@ -229,6 +231,9 @@ def main():
     p.add_argument("--procs", type=int, default=4, help="flooding processes (half bare TCP, half stalled TLS; default 4)")
     p.add_argument("--addresses", type=int, default=40, help="source addresses in the second round (default 40)")
     p.add_argument("--hold-s", type=float, default=20, help="seconds each round floods (default 20)")
+    p.add_argument("--max-connect-s", type=float, default=2.5,
+                   help="bound on a newcomer's TCP connect and TLS handshake during the flood (default 2.5; "
+                        "CI's debug build gets more)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="daemon settings (default: its defaults)")
     args = p.parse_args()
     H.run("flood", args, scenario, default_time_limit=120 + 2 * (args.hold_s + 40))
