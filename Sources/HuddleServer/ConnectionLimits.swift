@@ -100,8 +100,4 @@ final class ConnectionLimits: Sendable {
             state.total -= 1
         }
     }
-
-    var counts: (total: Int, unauthenticated: Int) {
-        state.withLockedValue { ($0.total, $0.waiting.count) }
-    }
 }

@@ -9,14 +9,7 @@ extension Store {
         async throws -> [StoredEvent]
     {
         try await pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT seq, line FROM events
-                    WHERE team_id = (SELECT id FROM teams WHERE name = ?) AND stream = ? AND seq > ? AND seq <= ?
-                    ORDER BY seq LIMIT ?
-                    """, arguments: [team, stream == .team ? 0 : 1, after, through, limit]
-            ).map { row in StoredEvent(seq: row["seq"], line: [UInt8](row["line"] as Data)) }
+            try Self.fetchEvents(db, team: team, stream: stream, after: after, through: through, limit: limit)
         }
     }
 
