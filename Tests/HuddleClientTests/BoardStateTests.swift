@@ -49,13 +49,13 @@ enum BoardFixture {
 
     static func event(
         _ type: String, seq: Int64, stream: String = "team", at: Int64 = 60, team: String = "floor-a",
-        _ fields: [String: JSONValue] = [:]
+        _ fields: [String: JSONValue] = [:], readable: Bool = true
     ) -> EventNotification {
         var params: [String: JSONValue] = [
             "team": .string(team), "stream": .string(stream), "seq": .int(seq), "type": .string(type), "at": stamp(at),
         ]
         params.merge(fields) { _, new in new }
-        return EventNotification(params: .object(params))!
+        return WireEvents.notification(params, readable: readable)
     }
 
     static func hello(_ user: String = "sam", role: String = "supervisor") -> HelloResult {
@@ -319,5 +319,23 @@ enum BoardFixture {
         let before = state
         state.apply(.event(F.event("status", seq: 99, team: "floor-z", ["user": "x", "status": "break"])), now: F.time(1))
         #expect(state == before)
+    }
+
+    /// A newer server's status, alert kind or event type: shown as sent where the board knows
+    /// the shape, otherwise only the seq moves.
+    @Test func aNewerServersEventsShowAsSent() throws {
+        var state = F.state()
+        state.apply(
+            .event(F.event("status", seq: 14, ["user": "bob", "status": "on_call", "since": F.stamp(70)], readable: false)),
+            now: F.time(70))
+        let bob = try #require(state.teams["floor-a"]?.members.first { $0.user == "bob" })
+        #expect(bob.status == nil && bob.statusName == "on_call" && bob.since == F.time(70))
+        state.apply(
+            .event(F.event("alert", seq: 1, stream: "supervisors", F.alert(4, kind: "long_hold"), readable: false)),
+            now: F.time(71))
+        #expect(state.openAlerts.map(\.kind) == ["long_hold"])
+        state.apply(.event(F.event("call", seq: 15, ["user": "bob", "state": "hold"], readable: false)), now: F.time(72))
+        #expect(state.teams["floor-a"]?.seq == 15)
+        #expect(state.teams["floor-a"]?.members.first { $0.user == "bob" } == bob)
     }
 }

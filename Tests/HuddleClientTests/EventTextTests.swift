@@ -4,12 +4,12 @@ import Testing
 @testable import HuddleClient
 
 @Suite struct EventTextTests {
-    func event(_ fields: [String: JSONValue]) -> EventNotification {
+    func event(_ fields: [String: JSONValue], readable: Bool = true) -> EventNotification {
         var params: [String: JSONValue] = [
             "team": "floor-a", "stream": "team", "seq": 7, "at": "2026-11-23T09:15:02.120Z",
         ]
         params.merge(fields) { _, new in new }
-        return EventNotification(params: .object(params))!
+        return WireEvents.notification(params, readable: readable)
     }
 
     func line(_ fields: [String: JSONValue]) -> String {
@@ -119,6 +119,26 @@ import Testing
         #expect(
             line(["stream": "supervisors", "type": "alert_ack", "alert": 1, "by": "sam", "note": "Coming over, Carol"])
                 == "09:15:02 floor-a  sam  acknowledged alert #1: Coming over, Carol")
+    }
+
+    /// A newer server's status or alert kind reads as sent; an unknown type by its name.
+    @Test func aNewerServersEventsReadAsSent() {
+        #expect(
+            EventText.line(event(["type": "status", "user": "bob", "status": "on_call", "note": "", "by": "bob"], readable: false)) {
+                ClockText.timeOfDay($0)
+            } == "09:15:02 floor-a  bob  on_call")
+        #expect(
+            EventText.line(
+                event(
+                    [
+                        "stream": "supervisors", "type": "alert", "alert": 5, "kind": "long_hold", "severity": "warning",
+                        "user": "bob", "text": "on hold for 4m",
+                    ], readable: false)
+            ) { ClockText.timeOfDay($0) } == "09:15:02 floor-a  ALERT  long_hold bob: on hold for 4m (warning, #5)")
+        #expect(
+            EventText.line(event(["type": "call", "user": "bob", "state": "hold"], readable: false)) {
+                ClockText.timeOfDay($0)
+            } == "09:15:02 floor-a  bob  call")
     }
 
     @Test func decodesCommonFields() throws {

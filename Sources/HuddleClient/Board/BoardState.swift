@@ -99,7 +99,9 @@ public struct TeamBoard: Sendable, Equatable {
         case .team:
             guard event.seq > seq else {
                 // Snapshots hold no messages: a replayed one may still be the latest.
-                if event.type == "message" { noteMessage(event) }
+                if case .success(let known) = event.decoded, case let .message(user, text) = known.payload {
+                    noteMessage(user: user, text: text, at: known.at)
+                }
                 return false
             }
             seq = event.seq
@@ -107,66 +109,90 @@ public struct TeamBoard: Sendable, Equatable {
             if let supervisorsSeq, event.seq <= supervisorsSeq { return false }
             supervisorsSeq = event.seq
         }
+        switch event.decoded {
+        case .success(let known): apply(known)
+        case .failure: applyUnreadable(event)
+        }
+        return true
+    }
+
+    mutating func apply(_ event: Event) {
+        switch event.payload {
+        case .status(let change):
+            var member = member(named: change.user)
+            member.status = change.status
+            member.statusName = change.status.rawValue
+            member.note = change.note
+            member.since = change.since
+            member.expectedUntil = change.expectedUntil
+            upsert(member)
+        case let .presence(user, connected):
+            guard let index = members.firstIndex(where: { $0.user == user }) else { break }
+            members[index].connected = connected
+        case let .message(user, text):
+            noteMessage(user: user, text: text, at: event.at)
+        case .queue(let report):
+            // The event's `at` is the report's time, as the snapshot's `queue.at` is.
+            queue = report
+        case .policy(_, _, _, let policy):
+            limits = Dictionary(uniqueKeysWithValues: policy.limits.map { ($0.key.rawValue, $0.value) })
+        case .coverage(let figures):
+            coverage = BoardCoverage(figures: figures)
+        case .waitlist(let entries):
+            // The event lists {user, status, since} only: a slot held for someone stays held
+            // (waitlist_ready said so) for as long as they keep their place for that status.
+            let previous = waitlist
+            waitlist = entries.map { entry in
+                let held = previous.first { $0.user == entry.user && $0.status == entry.status }?.holdUntil
+                return WaitlistPlace(user: entry.user, status: entry.status, since: entry.since, holdUntil: held)
+            }
+        case let .waitlistReady(user, _, holdUntil):
+            guard let index = waitlist.firstIndex(where: { $0.user == user }) else { break }
+            waitlist[index].holdUntil = holdUntil
+        case .alert(let alert):
+            noteAlert(OpenAlert(alert))
+        case .alertAck(let id, _, _, _):
+            alerts?.removeAll { $0.id == id }
+        }
+    }
+
+    /// An event this client cannot read (a type, status or alert kind of a newer server) shows
+    /// what it can as sent: a member in a status this client does not know, an alert of a kind
+    /// it does not know. Anything else only moves the seq.
+    mutating func applyUnreadable(_ event: EventNotification) {
         let p = event.params
         switch event.type {
         case "status":
             guard let user = p["user"]?.stringValue, let statusName = p["status"]?.stringValue else { break }
-            var member = members.first { $0.user == user } ?? Member(user: user, status: .offline, since: nil, connected: false)
+            var member = member(named: user)
             member.statusName = statusName
             member.status = Status(rawValue: statusName)
             member.note = p["note"]?.stringValue ?? ""
             member.since = p["since"]?.stringValue.flatMap(Timestamp.init(rfc3339:)) ?? event.at
             member.expectedUntil = p["expected_until"]?.stringValue.flatMap(Timestamp.init(rfc3339:))
             upsert(member)
-        case "presence":
-            guard let user = p["user"]?.stringValue, let index = members.firstIndex(where: { $0.user == user }) else { break }
-            members[index].connected = p["connected"]?.boolValue ?? false
-        case "message":
-            noteMessage(event)
-        case "queue":
-            // The event's `at` is the report's time, as the snapshot's `queue.at` is.
-            if let report = QueueReport(json: p) { queue = report }
-        case "policy":
-            if let policy = p["policy"], policy["limits"] != nil { limits = Self.limits(from: policy) }
-        case "coverage":
-            if let figures = BoardCoverage(json: p) { coverage = figures }
-        case "waitlist":
-            // The event lists {user, status, since} only: a slot held for someone stays held
-            // (waitlist_ready said so) for as long as they keep their place for that status.
-            let previous = waitlist
-            waitlist = (p["users"]?.arrayValue ?? []).compactMap(WaitlistPlace.init(json:)).map { place in
-                var place = place
-                if place.holdUntil == nil,
-                    let old = previous.first(where: { $0.user == place.user && $0.statusName == place.statusName })
-                {
-                    place.holdUntil = old.holdUntil
-                }
-                return place
-            }
-        case "waitlist_ready":
-            guard let user = p["user"]?.stringValue, let index = waitlist.firstIndex(where: { $0.user == user }) else {
-                break
-            }
-            waitlist[index].holdUntil = p["hold_until"]?.stringValue.flatMap(Timestamp.init(rfc3339:))
         case "alert":
-            guard let alert = OpenAlert(json: p, team: name) else { break }
-            var open = alerts ?? []
-            open.removeAll { $0.id == alert.id }
-            open.append(alert)
-            alerts = open.sorted { $0.id < $1.id }
-        case "alert_ack":
-            guard let id = p["alert"]?.intValue else { break }
-            alerts?.removeAll { $0.id == id }
+            if let alert = OpenAlert(json: p, team: name) { noteAlert(alert) }
         default:
             break
         }
-        return true
     }
 
-    mutating func noteMessage(_ event: EventNotification) {
-        guard let user = event["user"]?.stringValue else { return }
-        if let shown = lastMessage?.at, let at = event.at, at < shown { return }
-        lastMessage = BoardMessage(user: user, text: event["text"]?.stringValue ?? "", at: event.at)
+    /// The member as shown, or a newcomer the snapshot did not list.
+    func member(named user: String) -> Member {
+        members.first { $0.user == user } ?? Member(user: user, status: .offline, since: nil, connected: false)
+    }
+
+    mutating func noteAlert(_ alert: OpenAlert) {
+        var open = alerts ?? []
+        open.removeAll { $0.id == alert.id }
+        open.append(alert)
+        alerts = open.sorted { $0.id < $1.id }
+    }
+
+    mutating func noteMessage(user: String, text: String, at: Timestamp) {
+        if let shown = lastMessage?.at, at < shown { return }
+        lastMessage = BoardMessage(user: user, text: text, at: at)
     }
 
     mutating func upsert(_ member: Member) {

@@ -10,6 +10,11 @@ public struct EventNotification: Sendable, Equatable {
     public var at: Timestamp?
     /// The whole params object, common fields included.
     public var params: JSONValue
+    /// The event as the server means it (`Event(params:)`, the reading the server's own store
+    /// uses), or why this client cannot read it: a type, status or alert kind of a newer server.
+    /// What shows events (the board, `huddle watch`) works from this, and falls back to the
+    /// wire form only for what a newer server may add.
+    public let decoded: Result<Event, EventDecodingError>
 
     public init(team: String, stream: EventStream, seq: Int64, type: String, at: Timestamp?, params: JSONValue) {
         self.team = team
@@ -18,6 +23,7 @@ public struct EventNotification: Sendable, Equatable {
         self.type = type
         self.at = at
         self.params = params
+        self.decoded = Result { () throws(EventDecodingError) in try Event(params: params) }
     }
 
     /// Reads `{team, stream, seq, at, type, ...}`; nil when a common field is missing or wrong.

@@ -17,101 +17,105 @@ public enum EventText {
     static func describe(
         _ event: EventNotification, viewer: String?, timeOfDay: (Timestamp) -> String
     ) -> (String, String) {
-        let p = event.params
-        let user = clean(p["user"]?.stringValue ?? "?")
-        switch event.type {
-        case "status":
-            let statusName = p["status"]?.stringValue ?? "?"
-            var text = label(statusName)
-            if let note = p["note"]?.stringValue, !note.isEmpty { text += " \"\(clean(note))\"" }
-            if let since = time(p["since"]), let until = time(p["expected_until"]) {
-                text += " (\(DurationText.short(from: since, to: until)) planned)"
-            }
-            if let by = p["by"]?.stringValue, by != p["user"]?.stringValue {
-                text += by == "system" ? " (by system)" : " (set by \(clean(by)))"
-            }
-            return (user, text)
-        case "presence":
-            return (user, p["connected"]?.boolValue == true ? "connected" : "disconnected")
-        case "message":
-            return (user, "says: " + clean(p["text"]?.stringValue ?? ""))
-        case "queue":
-            var parts: [String] = []
-            if let waiting = p["calls_waiting"]?.intValue { parts.append("\(waiting) waiting") }
-            if let oldest = p["oldest_wait_s"]?.intValue { parts.append("oldest \(DurationText.short(seconds: oldest))") }
-            let nodes = (p["nodes_out"]?.arrayValue ?? []).compactMap { node -> String? in
-                guard let name = node["node"]?.stringValue ?? node.stringValue else { return nil }
-                if let city = node["city"]?.stringValue, !city.isEmpty { return "\(clean(name)) (\(clean(city)))" }
-                return clean(name)
-            }
+        guard case .success(let known) = event.decoded else { return describeUnreadable(event) }
+        switch known.payload {
+        case .status(let change):
+            return describeStatus(
+                user: change.user, statusName: change.status.rawValue, note: change.note, since: change.since,
+                until: change.expectedUntil, by: change.by)
+        case let .presence(user, connected):
+            return (clean(user), connected ? "connected" : "disconnected")
+        case let .message(user, text):
+            return (clean(user), "says: " + clean(text))
+        case .queue(let report):
+            var parts = ["\(report.callsWaiting) waiting", "oldest \(DurationText.short(seconds: report.oldestWaitSeconds))"]
+            let nodes = report.nodesOut.map { $0.city.isEmpty ? clean($0.node) : "\(clean($0.node)) (\(clean($0.city)))" }
             if !nodes.isEmpty { parts.append("nodes out: " + nodes.joined(separator: ", ")) }
             var text = "queue: " + parts.joined(separator: ", ")
-            if let note = p["note"]?.stringValue, !note.isEmpty { text += " \"\(clean(note))\"" }
-            return (clean(p["by"]?.stringValue ?? "queue"), text)
-        case "policy":
-            var text = "policy"
-            if let version = p["version"]?.intValue { text += " v\(version)" }
-            if let comment = p["comment"]?.stringValue, !comment.isEmpty { text += ": \(clean(comment))" }
-            return (clean(p["by"]?.stringValue ?? "?"), text)
-        case "coverage":
-            // `2 available (2 required), 1 on break (max 1) — at risk`
-            var text = "\(p["available"]?.intValue ?? 0) available (\(p["required"]?.intValue ?? 0) required)"
-            text += ", \(p["on_break"]?.intValue ?? 0) on break (max \(p["max_on_break"]?.intValue ?? 0))"
-            if let from = p["required_from"], let calls = from["calls_per_hour"]?.doubleValue,
-                let aht = from["aht_s"]?.doubleValue
-            {
-                text += " (required for \(number(calls)) calls/h at \(number(aht))s"
-                if let target = from["target"]?.doubleValue, let within = from["within_s"]?.intValue {
-                    text += ", \(number(target * 100))% within \(within)s"
-                }
-                text += ")"
-            }
-            switch p["state"]?.stringValue {
-            case "at_risk"?: text += " — at risk"
-            case "breach"?: text += " — BREACH"
-            default: break
-            }
-            return ("coverage", text)
-        case "waitlist":
-            let users = (p["users"]?.arrayValue ?? []).compactMap { entry -> String? in
-                guard let name = entry["user"]?.stringValue else { return nil }
-                var text = clean(name)
-                if let status = entry["status"]?.stringValue { text += " (\(label(status)))" }
-                return text
-            }
-            let numbered = users.enumerated().map { "\($0.offset + 1). \($0.element)" }
+            if !report.note.isEmpty { text += " \"\(clean(report.note))\"" }
+            return (clean(report.by), text)
+        case let .policy(version, by, comment, _):
+            var text = "policy v\(version)"
+            if !comment.isEmpty { text += ": \(clean(comment))" }
+            return (clean(by), text)
+        case .coverage(let figures):
+            return ("coverage", coverageText(figures))
+        case .waitlist(let entries):
+            let numbered = entries.enumerated().map { "\($0.offset + 1). \(clean($0.element.user)) (\($0.element.status.label))" }
             return ("waitlist", numbered.isEmpty ? "empty" : numbered.joined(separator: ", "))
-        case "waitlist_ready":
-            let statusName = p["status"]?.stringValue ?? "?"
-            let slot = label(statusName).lowercased() + " slot"
-            let until = time(p["hold_until"]).map { " until \(timeOfDay($0))" } ?? ""
-            if let viewer, p["user"]?.stringValue == viewer {
+        case let .waitlistReady(user, status, holdUntil):
+            let slot = status.label.lowercased() + " slot"
+            let until = " until \(timeOfDay(holdUntil))"
+            if let viewer, user == viewer {
                 var text = "your \(slot) is held\(until)"
-                if let command = Status(rawValue: statusName).flatMap(StatusNames.command(for:)) {
-                    text += "; run huddle \(command) to take it"
-                }
-                return (user, text)
+                if let command = StatusNames.command(for: status) { text += "; run huddle \(command) to take it" }
+                return (clean(user), text)
             }
-            return (user, "\(slot) held\(until)")
-        case "alert":
-            // `ALERT  wellbeing_break carol: <text> (critical, #1)`; the id is what `huddle ack` takes.
-            var text = clean(p["kind"]?.stringValue ?? "?")
-            if let concerned = p["user"]?.stringValue { text += " \(clean(concerned))" }
-            if let body = p["text"]?.stringValue, !body.isEmpty { text += ": \(clean(body))" }
-            var tags: [String] = []
-            if let severity = p["severity"]?.stringValue { tags.append(clean(severity)) }
-            if let id = p["alert"] { tags.append("#" + clean(scalar(id))) }
-            if let escalates = p["escalates"] { tags.append("escalates #" + clean(scalar(escalates))) }
-            if !tags.isEmpty { text += " (\(tags.joined(separator: ", ")))" }
-            return ("ALERT", text)
-        case "alert_ack":
-            var text = "acknowledged alert"
-            if let id = p["alert"] { text += " #\(clean(scalar(id)))" }
-            if let note = p["note"]?.stringValue, !note.isEmpty { text += ": \(clean(note))" }
-            return (clean(p["by"]?.stringValue ?? "?"), text)
-        default:
-            return (p["user"]?.stringValue != nil ? user : "-", clean(event.type))
+            return (clean(user), "\(slot) held\(until)")
+        case .alert(let alert):
+            return ("ALERT", alertText(OpenAlert(alert)))
+        case let .alertAck(id, by, note, _):
+            var text = "acknowledged alert #\(id)"
+            if !note.isEmpty { text += ": \(clean(note))" }
+            return (clean(by), text)
         }
+    }
+
+    /// An event this client cannot read (a type, status or alert kind of a newer server), shown
+    /// as sent where the shape is known and by its type otherwise.
+    static func describeUnreadable(_ event: EventNotification) -> (String, String) {
+        let p = event.params
+        let user = p["user"]?.stringValue
+        switch event.type {
+        case "status":
+            return describeStatus(
+                user: user ?? "?", statusName: p["status"]?.stringValue ?? "?", note: p["note"]?.stringValue ?? "",
+                since: time(p["since"]), until: time(p["expected_until"]), by: p["by"]?.stringValue ?? user ?? "?")
+        case "alert":
+            if let alert = OpenAlert(json: p, team: event.team) { return ("ALERT", alertText(alert)) }
+        default:
+            break
+        }
+        return (user.map(clean) ?? "-", clean(event.type))
+    }
+
+    /// `Break "be right back" (15m planned) (set by sam)`.
+    static func describeStatus(
+        user: String, statusName: String, note: String, since: Timestamp?, until: Timestamp?, by: String
+    ) -> (String, String) {
+        var text = label(statusName)
+        if !note.isEmpty { text += " \"\(clean(note))\"" }
+        if let since, let until { text += " (\(DurationText.short(from: since, to: until)) planned)" }
+        if by != user { text += by == "system" ? " (by system)" : " (set by \(clean(by)))" }
+        return (clean(user), text)
+    }
+
+    /// `2 available (2 required), 1 on break (max 1) — at risk`
+    static func coverageText(_ figures: CoverageFigures) -> String {
+        var text = "\(figures.available) available (\(figures.required) required)"
+        text += ", \(figures.onBreak) on break (max \(figures.maxOnBreak))"
+        if let from = figures.requiredFrom {
+            text += " (required for \(number(from.callsPerHour)) calls/h at \(number(from.ahtSeconds))s"
+            text += ", \(number(from.target * 100))% within \(from.withinSeconds)s)"
+        }
+        switch figures.state {
+        case .atRisk: text += " — at risk"
+        case .breach: text += " — BREACH"
+        case .ok: break
+        }
+        return text
+    }
+
+    /// `wellbeing_break carol: <text> (critical, #1)`; the id is what `huddle ack` takes.
+    static func alertText(_ alert: OpenAlert) -> String {
+        var text = clean(alert.kind)
+        if let concerned = alert.user { text += " \(clean(concerned))" }
+        if !alert.text.isEmpty { text += ": \(clean(alert.text))" }
+        var tags: [String] = []
+        if !alert.severity.isEmpty { tags.append(clean(alert.severity)) }
+        tags.append("#\(alert.id)")
+        if let escalates = alert.escalates { tags.append("escalates #\(escalates)") }
+        return text + " (\(tags.joined(separator: ", ")))"
     }
 
     /// A reminder notification (`{status, since, due, text}`) as one line.
@@ -148,13 +152,5 @@ public enum EventText {
         let rounded = (value * 10).rounded() / 10
         if rounded == rounded.rounded(), abs(rounded) < 1e15 { return String(Int64(rounded)) }
         return String(rounded)
-    }
-
-    static func scalar(_ value: JSONValue) -> String {
-        switch value {
-        case .string(let s): s
-        case .int(let i): String(i)
-        default: "?"
-        }
     }
 }

@@ -59,6 +59,13 @@ public struct OpenAlert: Sendable, Equatable {
         self.escalates = escalates
     }
 
+    public init(_ alert: Alert) {
+        self.init(
+            id: alert.id, kind: alert.kind.rawValue, severity: alert.severity.rawValue, team: alert.team,
+            user: alert.user, reason: alert.reason?.rawValue, text: alert.text, createdAt: alert.createdAt,
+            escalates: alert.escalates)
+    }
+
     /// `team` fills in for an entry that does not name its team.
     public init?(json: JSONValue, team: String? = nil) {
         guard let id = json["alert"]?.intValue, let kind = json["kind"]?.stringValue else { return nil }
