@@ -23,9 +23,11 @@ struct CommitPipeline<Reply> {
         var reply: Reply?
     }
 
-    /// A batch in flight: the changes, in the order they were submitted.
+    /// A batch in flight: the changes, in the order they were submitted, and the current state
+    /// they leave (read off `committed` with the batch applied), for the store to write with them.
     struct Batch {
         let changes: [Change]
+        let state: FloorChanges
         var events: [Event] { changes.flatMap(\.events) }
     }
 
@@ -183,7 +185,7 @@ struct CommitPipeline<Reply> {
         let taken = Array(pending.prefix(cut))
         pending.removeFirst(cut)
         pendingBase += cut
-        return Batch(changes: taken)
+        return Batch(changes: taken, state: committed.changes(applying: taken.flatMap(\.events)))
     }
 
     /// The batch in flight was committed: it becomes part of `committed`.

@@ -29,7 +29,7 @@ extension Hub {
         let lines = events.map { ByteBuffer(bytes: $0.line) }
         let replies = batch.changes.map { $0.reply.map(Self.encode) }
         let started = ContinuousClock.now
-        store.commit(events) { result in
+        store.commit(events, state: batch.state) { result in
             ServerMetrics.commitFinished(events: events.count, startedAt: started, result)
             self.health.commitFinished(result)
             self.finish(batch, lines: lines, replies: replies, result)

@@ -24,9 +24,10 @@ public protocol HubStore: Sendable {
 
     // MARK: Appending
 
-    /// Stores a batch of events and what follows from them for the current state, in one
-    /// transaction: all of it or nothing.
-    func commit(_ batch: [EncodedEvent], completion: @escaping @Sendable (Result<Void, any Error>) -> Void)
+    /// Stores a batch of events and the current state they leave (`Floor.changes(applying:)`),
+    /// in one transaction: all of it or nothing.
+    func commit(
+        _ batch: [EncodedEvent], state: FloorChanges, completion: @escaping @Sendable (Result<Void, any Error>) -> Void)
 
     // MARK: Reading ranges
 

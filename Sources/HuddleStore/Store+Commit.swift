@@ -4,17 +4,30 @@ import HuddleCore
 import HuddleProtocol
 
 extension Store {
-    /// Commits a batch of events in one transaction: the log, the current state they imply, and
-    /// each team's seqs. Either all of it is stored or none.
-    public func commit(_ batch: [EncodedEvent]) async throws {
+    /// Commits a batch of events in one transaction: the log, the current state they leave
+    /// (`state`, from `Floor.changes(applying:)`) and each team's seqs. Either all of it is
+    /// stored or none.
+    public func commit(_ batch: [EncodedEvent], state: FloorChanges) async throws {
         guard !batch.isEmpty else { return }
-        try await pool.write { db in try Self.write(db, batch) }
+        try await pool.write { db in try Self.write(db, batch, state: state) }
     }
 
     /// The same, for callers that are not async (the server's commit pipeline runs on callbacks
     /// so that no task is created per change). `completion` runs on GRDB's writer queue.
-    public func commit(_ batch: [EncodedEvent], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
-        pool.asyncWrite({ db in try Self.write(db, batch) }, completion: { _, result in completion(result) })
+    public func commit(
+        _ batch: [EncodedEvent], state: FloorChanges, completion: @escaping @Sendable (Result<Void, any Error>) -> Void
+    ) {
+        pool.asyncWrite({ db in try Self.write(db, batch, state: state) }, completion: { _, result in completion(result) })
+    }
+
+    /// For callers that hold no floor (tests, tools): the state is read off the stored floor
+    /// inside the transaction, at the cost of loading it.
+    public func commit(_ batch: [EncodedEvent]) async throws {
+        guard !batch.isEmpty else { return }
+        try await pool.write { db in
+            let state = try Self.loadFloor(db).floor.changes(applying: batch.map(\.event))
+            try Self.write(db, batch, state: state)
+        }
     }
 
     static func fetchEvents(_ db: Database, team: String, stream: EventStream, after: Int64, through: Int64, limit: Int)
@@ -30,7 +43,7 @@ extension Store {
         ).map { row in StoredEvent(seq: row["seq"], line: [UInt8](row["line"] as Data)) }
     }
 
-    static func write(_ db: Database, _ batch: [EncodedEvent]) throws {
+    static func write(_ db: Database, _ batch: [EncodedEvent], state: FloorChanges) throws {
         var teamIDs: [String: Int64] = [:]
         func teamID(_ name: String) throws -> Int64 {
             if let id = teamIDs[name] { return id }
@@ -60,8 +73,9 @@ extension Store {
             var seqs = lastSeq[id] ?? (0, 0)
             if stream == 0 { seqs.0 = max(seqs.0, event.seq) } else { seqs.1 = max(seqs.1, event.seq) }
             lastSeq[id] = seqs
-            try Self.applyToState(db, event, teamID: id)
+            try Self.storeRecord(db, event, teamID: id)
         }
+        try Self.storeState(db, state, teamID: teamID)
         let updateSeq = try db.cachedStatement(
             sql: "UPDATE teams SET seq = MAX(seq, ?), supervisors_seq = MAX(supervisors_seq, ?) WHERE id = ?")
         for (id, seqs) in lastSeq {
@@ -69,34 +83,9 @@ extension Store {
         }
     }
 
-    static func applyToState(_ db: Database, _ event: Event, teamID: Int64) throws {
+    /// The records an event is: a policy version, an alert raised or acknowledged.
+    static func storeRecord(_ db: Database, _ event: Event, teamID: Int64) throws {
         switch event.payload {
-        case .status(let change):
-            try db.cachedStatement(
-                sql: """
-                    UPDATE users SET status = ?, note = ?, since = ?, expected_until = ?, status_by = ?, status_reason = ?
-                    WHERE name = ?
-                    """
-            ).runDirect { bind in
-                bind.text(1, change.status.rawValue)
-                bind.text(2, change.note)
-                bind.int(3, change.since.milliseconds)
-                bind.int(4, change.expectedUntil?.milliseconds)
-                bind.text(5, change.by)
-                bind.text(6, change.reason?.rawValue)
-                bind.text(7, change.user)
-            }
-        case let .presence(user, connected):
-            try db.cachedStatement(
-                sql: """
-                    UPDATE memberships SET connected = ?
-                    WHERE team_id = ? AND user_id = (SELECT id FROM users WHERE name = ?)
-                    """
-            ).execute(arguments: [connected, teamID, user])
-            try db.cachedStatement(sql: "UPDATE users SET absent_since = ? WHERE name = ?")
-                .execute(arguments: [connected ? nil : event.at.milliseconds, user])
-        case .message:
-            break
         case let .policy(version, by, comment, policy):
             try db.execute(
                 sql: "INSERT INTO policy_versions (team_id, version, at, by, comment, policy) VALUES (?, ?, ?, ?, ?, ?)",
@@ -104,17 +93,6 @@ extension Store {
                     teamID, version, event.at.milliseconds, by, comment,
                     String(decoding: JSONWriter.encode(policy.json), as: UTF8.self),
                 ])
-        case .coverage(let figures):
-            try db.cachedStatement(sql: "UPDATE teams SET coverage = ? WHERE id = ?").execute(arguments: [
-                String(decoding: JSONWriter.encode(figures.json), as: UTF8.self), teamID,
-            ])
-        case .waitlist(let entries):
-            try storeWaitlist(db, entries, teamID: teamID)
-        case .waitlistReady(let user, _, let holdUntil):
-            let stored = try String.fetchOne(db, sql: "SELECT waitlist FROM teams WHERE id = ?", arguments: [teamID]) ?? "[]"
-            var entries = (try? JSONParser.parse(stored))?.arrayValue?.compactMap(WaitlistEntry.init(stored:)) ?? []
-            if let index = entries.firstIndex(where: { $0.user == user }) { entries[index].holdUntil = holdUntil }
-            try storeWaitlist(db, entries, teamID: teamID)
         case .alert(let alert):
             try db.cachedStatement(
                 sql: """
@@ -125,17 +103,57 @@ extension Store {
                 alert.id, teamID, alert.kind.rawValue, alert.severity.rawValue, alert.user, alert.reason?.rawValue,
                 alert.text, alert.createdAt.milliseconds, alert.statusSince?.milliseconds, alert.escalates,
             ])
-            if alert.kind == .overdueStatus, let user = alert.user {
-                try db.cachedStatement(sql: "UPDATE users SET overdue_alerted_since = ? WHERE name = ?").execute(
-                    arguments: [alert.statusSince?.milliseconds, user])
-            }
-        case .queue(let report):
-            try db.cachedStatement(sql: "UPDATE teams SET queue = ? WHERE id = ?").execute(arguments: [
-                String(decoding: JSONWriter.encode(report.json), as: UTF8.self), teamID,
-            ])
         case let .alertAck(id, by, note, at):
             try db.cachedStatement(sql: "UPDATE alerts SET ack_by = ?, ack_at = ?, ack_note = ? WHERE id = ?").execute(
                 arguments: [by, at.milliseconds, note, id])
+        case .status, .presence, .message, .coverage, .waitlist, .waitlistReady, .queue:
+            break
+        }
+    }
+
+    /// The current state the batch leaves, as the floor read it.
+    static func storeState(_ db: Database, _ state: FloorChanges, teamID: (String) throws -> Int64) throws {
+        for user in state.users {
+            let change = user.status
+            try db.cachedStatement(
+                sql: """
+                    UPDATE users SET status = ?, note = ?, since = ?, expected_until = ?, status_by = ?, status_reason = ?,
+                    overdue_alerted_since = ? WHERE name = ?
+                    """
+            ).runDirect { bind in
+                bind.text(1, change.status.rawValue)
+                bind.text(2, change.note)
+                bind.int(3, change.since.milliseconds)
+                bind.int(4, change.expectedUntil?.milliseconds)
+                bind.text(5, change.by)
+                bind.text(6, change.reason?.rawValue)
+                bind.int(7, user.overdueAlertedSince?.milliseconds)
+                bind.text(8, user.name)
+            }
+        }
+        for presence in state.presence {
+            try db.cachedStatement(
+                sql: """
+                    UPDATE memberships SET connected = ?
+                    WHERE team_id = ? AND user_id = (SELECT id FROM users WHERE name = ?)
+                    """
+            ).execute(arguments: [presence.connected, try teamID(presence.team), presence.user])
+            try db.cachedStatement(sql: "UPDATE users SET absent_since = ? WHERE name = ?")
+                .execute(arguments: [presence.connected ? nil : presence.at.milliseconds, presence.user])
+        }
+        for team in state.teams {
+            let id = try teamID(team.team)
+            if let figures = team.coverage {
+                try db.cachedStatement(sql: "UPDATE teams SET coverage = ? WHERE id = ?").execute(arguments: [
+                    String(decoding: JSONWriter.encode(figures.json), as: UTF8.self), id,
+                ])
+            }
+            if let report = team.queue {
+                try db.cachedStatement(sql: "UPDATE teams SET queue = ? WHERE id = ?").execute(arguments: [
+                    String(decoding: JSONWriter.encode(report.json), as: UTF8.self), id,
+                ])
+            }
+            if let entries = team.waitlist { try storeWaitlist(db, entries, teamID: id) }
         }
     }
 

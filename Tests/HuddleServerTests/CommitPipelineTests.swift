@@ -56,6 +56,9 @@ import Testing
         #expect(done.more)
         let next = try take(&pipeline, 100)
         #expect(next.changes.compactMap(\.reply) == ["b", "c"])
+        // The state it leaves is read off `committed` with the batch applied: bob's and carol's.
+        #expect(next.state.users.map(\.name) == ["bob", "carol"])
+        #expect(next.state.users.map(\.status.status) == [.lunch, .meeting])
         let last = pipeline.committed(next)
         #expect(!last.more && pipeline.isIdle)
         #expect(pipeline.committed.users == pipeline.working.users)
@@ -134,6 +137,8 @@ import Testing
             if case .coverage(let figures) = event.payload { figures } else { nil }
         }
         #expect(coverage.map(\.available) == [2], "one coverage event, with both agents counted")
+        // What the store writes as current state is the folded figure too.
+        #expect(next.state.teams.first { $0.team == "floor-a" }?.coverage?.available == 2)
         _ = pipeline.committed(next)
         #expect(pipeline.committed.teams["floor-a"]?.coverage?.available == 2)
     }
