@@ -83,8 +83,10 @@ extension Floor {
 
     /// When the current status is due back: the planned return, else the status's limit.
     public func due(_ user: UserState) -> Timestamp? {
-        if let until = user.status.expectedUntil { return until }
-        return limit(of: user.status.status, for: user).map { user.status.since.adding(seconds: $0) }
+        let status = user.status.status
+        return status.due(
+            since: user.status.since, expectedUntil: user.status.expectedUntil,
+            limits: user.teams.compactMap { teams[$0]?.policy.limit(for: status) })
     }
 
     /// An agent or supervisor changes their own status (SPEC §3). A wellbeing break is always

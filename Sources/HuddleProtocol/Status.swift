@@ -36,6 +36,16 @@ public enum Status: String, Sendable, CaseIterable, Codable {
     }
 
     public static let limited: [Status] = allCases.filter { $0.defaultLimitSeconds != nil }
+
+    /// When a period in this status is due to end (PROTOCOL §12): the planned return, else its
+    /// start plus the smallest of `limits` (this status's limit in each team the person is in:
+    /// status is per person, so the strictest team's holds), else the default limit. Nil for a
+    /// status without a limit. The server's reminders and overdue alerts and the board's
+    /// overdue mark all read it here.
+    public func due(since: Timestamp, expectedUntil: Timestamp?, limits: [Int64]) -> Timestamp? {
+        if let expectedUntil { return expectedUntil }
+        return (limits.min() ?? defaultLimitSeconds).map { since.adding(seconds: $0) }
+    }
 }
 
 /// Why a status was set, when the agent says so. Only supervisors ever see it.

@@ -119,7 +119,7 @@ enum BoardFixture {
         let alice = try #require(team.members.first { $0.user == "alice" })
         #expect(alice.status == .onBreak && alice.note == "15, be right back")
         #expect(alice.since == F.time(60) && alice.expectedUntil == F.time(960))
-        #expect(team.due(alice) == F.time(960))
+        #expect(state.due(alice) == F.time(960))
         #expect(team.coverage?.state == .atRisk && team.coverage?.figures.onBreak == 2)
         #expect(team.seq == 15)
     }
@@ -131,12 +131,28 @@ enum BoardFixture {
             now: F.time(100))
         let team = try #require(state.teams["floor-a"])
         let bob = try #require(team.members.first { $0.user == "bob" })
-        #expect(team.due(bob) == F.time(3700))
+        #expect(state.due(bob) == F.time(3700))
         // A policy change moves the limit.
         var changed = F.policy.objectValue ?? [:]
         changed["limits"] = ["lunch": 1800, "break": 900]
         state.apply(.event(F.event("policy", seq: 15, ["version": 3, "by": "sam", "policy": .object(changed)])), now: F.time(101))
-        #expect(state.teams["floor-a"]?.due(bob) == F.time(1900))
+        #expect(state.due(bob) == F.time(1900))
+    }
+
+    /// The server's rule: the smallest limit among the person's teams, here the shown ones.
+    @Test func dueTimeTakesTheStrictestShownTeam() throws {
+        var state = F.state()
+        var strict = F.policy.objectValue ?? [:]
+        strict["limits"] = ["lunch": 1200]
+        state.apply(.joined(F.join(team: "floor-b", seq: 3)), now: F.time(90))
+        state.apply(.event(F.event("policy", seq: 4, team: "floor-b", ["version": 2, "by": "sam", "policy": .object(strict)])), now: F.time(95))
+        for (team, seq) in [("floor-a", 14), ("floor-b", 5)] {
+            state.apply(
+                .event(F.event("status", seq: Int64(seq), team: team, ["user": "bob", "status": "lunch", "since": F.stamp(100)])),
+                now: F.time(100))
+        }
+        let bob = try #require(state.teams["floor-a"]?.members.first { $0.user == "bob" })
+        #expect(state.due(bob) == F.time(1300))
     }
 
     @Test func presenceAndMessages() throws {

@@ -102,7 +102,7 @@ public struct BoardRenderer {
         for name in state.teamNames {
             guard let team = state.teams[name] else { continue }
             lines.append("")
-            lines += teamLines(team, viewer: state.viewer)
+            lines += teamLines(team, in: state)
         }
         if state.teamNames.isEmpty, case .connecting = state.link {
             lines.append("")
@@ -168,7 +168,7 @@ public struct BoardRenderer {
         return lines
     }
 
-    func teamLines(_ team: TeamBoard, viewer: String?) -> [BoardLine] {
+    func teamLines(_ team: TeamBoard, in state: BoardState) -> [BoardLine] {
         var lines: [BoardLine] = []
         let title = " " + clean(team.name) + " "
         var titleLine = BoardLine("──", .dim)
@@ -177,7 +177,7 @@ public struct BoardRenderer {
         lines.append(titleLine)
         lines += coverageLines(team.coverage)
         lines += queueLines(team.queue)
-        lines += memberLines(team, viewer: viewer)
+        lines += memberLines(team, in: state)
         lines += waitlistLines(team)
         if let message = team.lastMessage {
             var line = BoardLine(" Message   ", .bold)
@@ -239,7 +239,8 @@ public struct BoardRenderer {
         return lines
     }
 
-    func memberLines(_ team: TeamBoard, viewer: String?) -> [BoardLine] {
+    func memberLines(_ team: TeamBoard, in state: BoardState) -> [BoardLine] {
+        let viewer = state.viewer
         guard !team.members.isEmpty else { return [BoardLine("   nobody on the floor", .dim)] }
         struct Row {
             var member: Member
@@ -255,7 +256,7 @@ public struct BoardRenderer {
             var over = false
             if let since = member.since {
                 time = DurationText.short(from: since, to: now)
-                if let due = team.due(member) {
+                if let due = state.due(member) {
                     time += "/" + DurationText.short(from: since, to: due)
                     over = now > due
                 }

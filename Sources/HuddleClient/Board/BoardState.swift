@@ -83,14 +83,6 @@ public struct TeamBoard: Sendable, Equatable {
         return limits
     }
 
-    /// The time a member is due back: the planned return, or the start plus the policy's limit
-    /// for the status; nil for a status without a limit.
-    public func due(_ member: Member) -> Timestamp? {
-        if let planned = member.expectedUntil { return planned }
-        guard let since = member.since, let limit = limits[member.statusName] else { return nil }
-        return since.adding(seconds: limit)
-    }
-
     /// Applies one event of this team. Returns false, changing nothing, for an event the state
     /// already reflects (seq at or below the snapshot's: replayed before a join's answer).
     @discardableResult
@@ -260,6 +252,20 @@ public struct BoardState: Sendable, Equatable {
     public var lostEvents = false
 
     public init() {}
+
+    /// When a member is due back, by the server's rule (`Status.due`): the planned return, else
+    /// the start plus the smallest limit for the status among the shown teams that list them.
+    /// The board sees only the policies of the teams it shows; a person also in a team it does
+    /// not show, with a stricter limit there, is due earlier than it says (PROTOCOL §12).
+    public func due(_ member: Member) -> Timestamp? {
+        guard let status = member.status else { return member.expectedUntil }
+        guard let since = member.since else { return member.expectedUntil }
+        let limits = teamNames.compactMap { name -> Int64? in
+            guard let team = teams[name], team.members.contains(where: { $0.user == member.user }) else { return nil }
+            return team.limits[status.rawValue]
+        }
+        return status.due(since: since, expectedUntil: member.expectedUntil, limits: limits)
+    }
 
     /// Supervisors and admins see alerts and may acknowledge them.
     public var seesAlerts: Bool {
