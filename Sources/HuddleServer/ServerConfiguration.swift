@@ -45,6 +45,11 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var httpRequestTimeoutSeconds: Int64 = 10
     /// Failed authentications per address per minute on the HTTP side before it answers 429.
     public var httpAuthFailuresPerMinute: Double = 30
+    /// HTTP connections served at once; beyond it new ones wait in the listen backlog. Read at
+    /// start.
+    public var httpMaxConnections = 1024
+    /// Seconds an idle keep-alive HTTP connection stays open. Read at start.
+    public var httpIdleTimeoutSeconds: Int64 = 60
 
     public init() {}
 }

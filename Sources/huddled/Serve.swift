@@ -49,6 +49,10 @@ struct Serve: AsyncParsableCommand {
     var httpRequestTimeoutS: Int?
     @Option(name: .customLong("http-auth-failures-per-min"), help: "Failed HTTP authentications per address per minute before 429 (30).")
     var httpAuthFailuresPerMin: Double?
+    @Option(name: .customLong("http-max-connections"), help: "HTTP connections served at once; more wait (1024).")
+    var httpMaxConnections: Int?
+    @Option(name: .customLong("http-idle-timeout-s"), help: "Seconds an idle keep-alive HTTP connection stays open (60).")
+    var httpIdleTimeoutS: Int?
 
     /// The flags given on the command line, as configuration keys.
     var flagValues: [String: String] {
@@ -82,6 +86,8 @@ struct Serve: AsyncParsableCommand {
         put("max-unauthenticated-per-address", maxUnauthenticatedPerAddress)
         put("http-request-timeout-s", httpRequestTimeoutS)
         put("http-auth-failures-per-min", httpAuthFailuresPerMin)
+        put("http-max-connections", httpMaxConnections)
+        put("http-idle-timeout-s", httpIdleTimeoutS)
         return values
     }
 

@@ -29,7 +29,7 @@ struct Settings: Equatable {
         "bot-rate-burst", "max-line-bytes", "max-sessions-per-user", "outbound-buffer-bytes", "write-timeout-s",
         "heartbeat-s", "auth-timeout-s", "history-days", "commit-max-batch", "log-level", "shutdown-timeout-s", "sync",
         "event-loops", "max-connections", "max-unauthenticated", "max-unauthenticated-per-address",
-        "http-request-timeout-s", "http-auth-failures-per-min",
+        "http-request-timeout-s", "http-auth-failures-per-min", "http-max-connections", "http-idle-timeout-s",
     ]
 
     /// Parses a configuration file into key/value pairs, refusing unknown keys.
@@ -107,6 +107,8 @@ struct Settings: Equatable {
             case "max-unauthenticated-per-address": server.maxUnauthenticatedPerAddress = try int(key, value)
             case "http-request-timeout-s": server.httpRequestTimeoutSeconds = Int64(try int(key, value))
             case "http-auth-failures-per-min": server.httpAuthFailuresPerMinute = try double(key, value)
+            case "http-max-connections": server.httpMaxConnections = try int(key, value)
+            case "http-idle-timeout-s": server.httpIdleTimeoutSeconds = Int64(try int(key, value))
             default: throw Failure(description: "unknown setting '\(key)'")
             }
         }

@@ -22,11 +22,6 @@ public final class HTTPServer: Service, Sendable {
     let logger: Logger
     private let bound = NIOLockedValueBox<Int?>(nil)
 
-    /// Idle keep-alive connections are closed after this long.
-    static let idleTimeout = TimeAmount.seconds(60)
-    /// Beyond this many open connections new ones wait in the backlog.
-    static let maxConnections = 1024
-
     public init(
         host: String, port: Int, hub: Hub, protocolServer: ProtocolServer, metrics: PrometheusCollectorRegistry,
         tlsContext: NIOSSLContext?, logger: Logger
@@ -60,7 +55,7 @@ public final class HTTPServer: Service, Sendable {
                 responder: responder,
                 configuration: .init(
                     additionalChannelHandlers: [RequestEndHandler()],
-                    idleTimeout: Self.idleTimeout,
+                    idleTimeout: .seconds(hub.config.httpIdleTimeoutSeconds),
                     httpDecoderConfiguration: .init(maxHeaderFieldSize: 8 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100)))
             if let tls { return RequestDeadlineChannel(base: ReloadableTLSChannel(http1, context: tls), timeout: timeout) }
             return RequestDeadlineChannel(base: http1, timeout: timeout)
@@ -73,7 +68,7 @@ public final class HTTPServer: Service, Sendable {
             responder: routes, server: server,
             configuration: .init(
                 address: .hostname(host, port: port),
-                availableConnectionsDelegate: MaximumAvailableConnections(Self.maxConnections)),
+                availableConnectionsDelegate: MaximumAvailableConnections(hub.config.httpMaxConnections)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 bound.withLockedValue { $0 = port }
