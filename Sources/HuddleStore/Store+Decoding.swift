@@ -32,4 +32,13 @@ extension Store {
             throw CorruptRow(description: "huddle.sqlite: policy version \(version) of team '\(team)' cannot be read: \(error)")
         }
     }
+
+    /// A team's JSON column (its waitlist, coverage or queue) read back; nil only for NULL.
+    static func teamColumn<T>(_ text: String?, _ column: String, of team: String, _ read: (JSONValue) -> T?) throws -> T? {
+        guard let text else { return nil }
+        guard let json = try? JSONParser.parse(text), let value = read(json) else {
+            throw CorruptRow(description: "huddle.sqlite: the \(column) of team '\(team)' cannot be read: \(text.prefix(80))")
+        }
+        return value
+    }
 }

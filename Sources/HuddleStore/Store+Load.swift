@@ -63,10 +63,14 @@ extension Store {
         {
             let name: String = row["name"]
             let policy = try Self.policy(row["policy"], team: name, version: row["version"])
-            let waitlist = (try? JSONParser.parse(row["waitlist"] as String))?.arrayValue?
-                .compactMap(WaitlistEntry.init(stored:)) ?? []
-            let coverage = (row["coverage"] as String?).flatMap { try? JSONParser.parse($0) }.flatMap(CoverageFigures.init(json:))
-            let queue = (row["queue"] as String?).flatMap { try? JSONParser.parse($0) }.flatMap(QueueReport.init(json:))
+            let waitlist =
+                try Self.teamColumn(row["waitlist"], "waitlist", of: name) { json -> [WaitlistEntry]? in
+                    let items = json.arrayValue ?? []
+                    let entries = items.compactMap(WaitlistEntry.init(stored:))
+                    return json.arrayValue != nil && entries.count == items.count ? entries : nil
+                } ?? []
+            let coverage = try Self.teamColumn(row["coverage"], "coverage", of: name, CoverageFigures.init(json:))
+            let queue = try Self.teamColumn(row["queue"], "queue", of: name, QueueReport.init(json:))
             var team = TeamState(
                 name: name, epoch: row["epoch"], seq: row["seq"], supervisorsSeq: row["supervisors_seq"], policy: policy,
                 waitlist: waitlist, coverage: coverage, queuePressure: queue?.pressure ?? false,

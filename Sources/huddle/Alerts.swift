@@ -22,11 +22,7 @@ struct Alerts: AsyncParsableCommand {
         try await SignedIn.run(options) { session in
             let onlySupervisors = CLIFailure(code: ExitStatus.unauthorized, message: "Only supervisors see alerts.")
             guard session.hello.role?.seesSupervisorStream == true else { throw onlySupervisors }
-            let teams = team.map { [$0] } ?? session.hello.teams
-            guard !teams.isEmpty else {
-                throw CLIFailure(
-                    code: ExitStatus.failure, message: "\(session.clean(session.hello.user)) is not a member of any team")
-            }
+            let teams = try session.teams(only: team)
             var alerts: [OpenAlert] = []
             var raw: [JSONValue] = []
             for name in teams {

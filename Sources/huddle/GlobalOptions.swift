@@ -37,3 +37,9 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 }
+
+/// `--team` of a command that acts on one team: the one given, or the user's only team.
+struct OneTeam: ParsableArguments {
+    @Option(help: "The team (default: your only team).")
+    var team: String?
+}

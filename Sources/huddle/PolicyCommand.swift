@@ -22,14 +22,11 @@ struct PolicyShow: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
-    @Option(help: "The team (default: your only team).")
-    var team: String?
+    @OptionGroup var team: OneTeam
 
     mutating func run() async throws {
-        let team = self.team
         let json = options.json
-        try await SignedIn.run(options) { session in
-            let target = try session.team(team)
+        try await SignedIn.run(options, in: team) { session, target in
             let policy = try await session.connection.policyObject(team: target)
             if json {
                 Console.json(policy)
@@ -63,8 +60,7 @@ struct PolicySet: AsyncParsableCommand {
     @Option(help: "Why (required; the team sees it).")
     var comment: String
 
-    @Option(help: "The team (default: your only team).")
-    var team: String?
+    @OptionGroup var team: OneTeam
 
     func validate() throws {
         do {
@@ -85,11 +81,9 @@ struct PolicySet: AsyncParsableCommand {
         } catch {
             throw CLIFailure.usage(error.message).report(json: options.json)
         }
-        let team = self.team
         let comment = self.comment
         let json = options.json
-        try await SignedIn.run(options) { session in
-            let target = try session.team(team)
+        try await SignedIn.run(options, in: team) { session, target in
             let before = try await session.connection.policyObject(team: target)
             let after: JSONValue
             do {
@@ -128,14 +122,11 @@ struct PolicyHistoryCommand: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
-    @Option(help: "The team (default: your only team).")
-    var team: String?
+    @OptionGroup var team: OneTeam
 
     mutating func run() async throws {
-        let team = self.team
         let json = options.json
-        try await SignedIn.run(options) { session in
-            let target = try session.team(team)
+        try await SignedIn.run(options, in: team) { session, target in
             let history = try await session.connection.policyHistory(team: target)
             if json {
                 Console.json(history.raw)

@@ -15,8 +15,7 @@ struct QueueCommand: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
-    @Option(help: "The team (default: your only team).")
-    var team: String?
+    @OptionGroup var team: OneTeam
 
     @Option(name: .customLong("waiting"), help: "Calls waiting now.")
     var callsWaiting: Int
@@ -56,10 +55,8 @@ struct QueueCommand: AsyncParsableCommand {
         if let callsPerHour { params["calls_per_hour"] = .double(callsPerHour) }
         if let aht { params["aht_s"] = .double(aht) }
         if let note { params["note"] = .string(note) }
-        let team = self.team
         let json = options.json
-        try await SignedIn.run(options) { session in
-            let target = try session.team(team)
+        try await SignedIn.run(options, in: team) { session, target in
             params["team"] = .string(target)
             let result = try await session.connection.request("queue.report", params)
             if json {

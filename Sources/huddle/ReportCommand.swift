@@ -25,8 +25,7 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("End of the period.", valueName: "time"))
     var to: String = "now"
 
-    @Option(help: "The team (default: your only team).")
-    var team: String?
+    @OptionGroup var team: OneTeam
 
     @Flag(help: "Comma-separated values with a header line, for spreadsheets.")
     var csv = false
@@ -56,11 +55,9 @@ struct ReportCommand: AsyncParsableCommand {
         } catch {
             throw CLIFailure.usage("\(error)").report(json: options.json)
         }
-        let team = self.team
         let json = options.json
         let csv = self.csv
-        try await SignedIn.run(options) { session in
-            let target = try session.team(team)
+        try await SignedIn.run(options, in: team) { session, target in
             let report = try await session.connection.timeInStatus(team: target, from: start, to: end)
             if json {
                 Console.json(report.raw)

@@ -8,8 +8,7 @@ struct Say: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
-    @Option(help: "The team (default: your only team).")
-    var team: String?
+    @OptionGroup var team: OneTeam
 
     @Argument(help: "The message.")
     var text: [String]
@@ -29,10 +28,8 @@ struct Say: AsyncParsableCommand {
 
     mutating func run() async throws {
         let message = text.joined(separator: " ")
-        let team = self.team
         let json = options.json
-        try await SignedIn.run(options) { session in
-            let target = try session.team(team)
+        try await SignedIn.run(options, in: team) { session, target in
             let seq = try await session.connection.sendMessage(team: target, text: message)
             if json {
                 Console.json(["seq": .int(seq)])

@@ -42,6 +42,25 @@ struct SignedIn {
         }
     }
 
+    /// The same, for a command that acts on one team: `body` gets it resolved (`team(_:)`).
+    static func run(
+        _ options: GlobalOptions, in team: OneTeam, status: Status? = nil, _ body: (SignedIn, String) async throws -> Void
+    ) async throws {
+        let given = team.team
+        try await run(options, status: status) { session in try await body(session, try session.team(given)) }
+    }
+
+    /// The teams a command shows: the one given, or all of the user's (at least one).
+    func teams(only given: String?) throws -> [String] {
+        if let given { return [given] }
+        guard !hello.teams.isEmpty else { throw notInAnyTeam }
+        return hello.teams
+    }
+
+    var notInAnyTeam: CLIFailure {
+        CLIFailure(code: ExitStatus.failure, message: "\(clean(hello.user)) is not a member of any team")
+    }
+
     /// The team a command acts on: the one given, or the user's only team.
     func team(_ given: String?) throws -> String {
         if let given { return given }
@@ -49,7 +68,7 @@ struct SignedIn {
         case 1:
             return hello.teams[0]
         case 0:
-            throw CLIFailure(code: ExitStatus.failure, message: "\(clean(hello.user)) is not a member of any team")
+            throw notInAnyTeam
         default:
             let names = hello.teams.map(clean).joined(separator: ", ")
             throw CLIFailure.usage("you are in several teams (\(names)): pass --team")

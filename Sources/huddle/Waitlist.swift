@@ -22,14 +22,11 @@ struct WaitlistShow: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
-    @Option(help: "The team (default: your only team).")
-    var team: String?
+    @OptionGroup var team: OneTeam
 
     mutating func run() async throws {
-        let team = self.team
         let json = options.json
-        try await SignedIn.run(options) { session in
-            let target = try session.team(team)
+        try await SignedIn.run(options, in: team) { session, target in
             let join = try await session.connection.join(team: target)
             if json {
                 Console.json(join.snapshot["waitlist"] ?? .array([]))
@@ -55,14 +52,11 @@ struct WaitlistCancel: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
-    @Option(help: "The team (default: your only team).")
-    var team: String?
+    @OptionGroup var team: OneTeam
 
     mutating func run() async throws {
-        let team = self.team
         let json = options.json
-        try await SignedIn.run(options) { session in
-            let target = try session.team(team)
+        try await SignedIn.run(options, in: team) { session, target in
             let join = try await session.connection.join(team: target)
             let waiting = join.waitlist.contains { $0.user == session.hello.user }
             try await session.connection.cancelWaitlist(team: target)

@@ -15,11 +15,7 @@ struct Who: AsyncParsableCommand {
         let team = self.team
         let json = options.json
         try await SignedIn.run(options) { session in
-            let teams = team.map { [$0] } ?? session.hello.teams
-            guard !teams.isEmpty else {
-                throw CLIFailure(
-                    code: ExitStatus.failure, message: "\(session.clean(session.hello.user)) is not a member of any team")
-            }
+            let teams = try session.teams(only: team)
             var joins: [JoinResult] = []
             for name in teams {
                 joins.append(try await session.connection.join(team: name))

@@ -38,6 +38,9 @@ import Testing
         ("UPDATE users SET role = 'wizard' WHERE name = 'sam'", "user 'sam' has role 'wizard'"),
         ("UPDATE users SET status = 'nap' WHERE name = 'sam'", "user 'sam' has status 'nap'"),
         ("UPDATE policy_versions SET policy = '{\"min_available\": \"lots\"}'", "policy version 1 of team 'floor-a' cannot be read"),
+        ("UPDATE teams SET waitlist = '[{\"user\": 7}]'", "the waitlist of team 'floor-a' cannot be read"),
+        ("UPDATE teams SET coverage = '{\"available\"'", "the coverage of team 'floor-a' cannot be read"),
+        ("UPDATE teams SET queue = '[]'", "the queue of team 'floor-a' cannot be read"),
     ])
     func aCorruptRowStopsTheLoadWithWhatIsWrong(_ corruption: (String, String)) async throws {
         let store = try open()
