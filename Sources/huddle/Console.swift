@@ -6,11 +6,22 @@ import HuddleProtocol
 /// as it happens and stdout and stderr interleave in the order written.
 enum Console {
     static func out(_ line: String) {
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        write(line + "\n", to: .standardOutput)
     }
 
     static func err(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        write(line + "\n", to: .standardError)
+    }
+
+    /// A reader that went away (`huddle who | head -3`) ends the command quietly with 141, the
+    /// status of a program that SIGPIPE ended (as `cat` would), instead of trapping in
+    /// `FileHandle.write(_:)`, which cannot report the error.
+    static func write(_ text: String, to handle: FileHandle) {
+        do {
+            try handle.write(contentsOf: Data(text.utf8))
+        } catch {
+            exit(141)
+        }
     }
 
     /// One JSON document on one line (keys sorted, so output is stable).
@@ -22,7 +33,7 @@ enum Console {
 
     /// Nil at end of input.
     static func ask(_ prompt: String) -> String? {
-        FileHandle.standardError.write(Data(prompt.utf8))
+        write(prompt, to: .standardError)
         return readLine(strippingNewline: true)
     }
 
@@ -35,7 +46,7 @@ enum Console {
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet)
         defer {
             tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved)
-            FileHandle.standardError.write(Data("\n".utf8))
+            write("\n", to: .standardError)
         }
         return ask(prompt)
     }

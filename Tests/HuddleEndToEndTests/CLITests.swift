@@ -71,6 +71,25 @@ import Testing
         #expect(try await daemon.stop() == 0)
     }
 
+    /// `huddle policy show | true`: the reader is gone before the first line; the CLI ends with
+    /// SIGPIPE's status (141), as `cat` would, instead of trapping (it used to crash, 132).
+    @Test func aReaderThatGoesAwayEndsTheCommandQuietly() async throws {
+        let daemon = try TestDaemon()
+        try await daemon.addTeam("floor-a")
+        let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
+        try await daemon.start()
+        let cli = CLI(daemon, name: "alice")
+        let login = try await cli.run(["login", "--server", "127.0.0.1:\(daemon.port)", "--token", alice, "--accept-new"])
+        #expect(login.status == 0, "\(login.stderr)")
+        var environment = ProcessInfo.processInfo.environment
+        environment["HUDDLE_CONFIG"] = cli.config
+        let shell = try await TestDaemon.run(
+            "/bin/bash", ["-c", "\"$0\" policy show | true; echo \"status ${PIPESTATUS[0]}\"", TestDaemon.huddle],
+            environment: environment, check: false)
+        #expect(shell.stdout.contains("status 141"), "\(shell.stdout) \(shell.stderr)")
+        #expect(!shell.stderr.contains("Fatal error"), "\(shell.stderr)")
+    }
+
     @Test func exitCodesTellWhatWentWrong() async throws {
         let daemon = try TestDaemon()
         try await daemon.addTeam("floor-a")
