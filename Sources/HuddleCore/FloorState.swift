@@ -1,33 +1,5 @@
 import HuddleProtocol
 
-/// One person's current status. Status is per user: one person is in one state at a time,
-/// whatever team they are seen in.
-public struct StatusRecord: Sendable, Equatable {
-    public var status: Status
-    public var note: String
-    public var since: Timestamp
-    public var expectedUntil: Timestamp?
-    public var by: String
-    /// Only for supervisors' eyes (a wellbeing break).
-    public var reason: StatusReason?
-
-    public init(
-        status: Status, note: String, since: Timestamp, expectedUntil: Timestamp?, by: String,
-        reason: StatusReason? = nil
-    ) {
-        self.status = status
-        self.note = note
-        self.since = since
-        self.expectedUntil = expectedUntil
-        self.by = by
-        self.reason = reason
-    }
-
-    public static func initial(at time: Timestamp) -> StatusRecord {
-        StatusRecord(status: .offline, note: "", since: time, expectedUntil: nil, by: "system")
-    }
-}
-
 public struct UserState: Sendable, Equatable {
     public var name: String
     public var role: Role
@@ -154,11 +126,8 @@ public struct Floor: Sendable {
         switch event.payload {
         case .status(let change):
             guard let user = users[change.user] else { break }
-            let record = StatusRecord(
-                status: change.status, note: change.note, since: change.since, expectedUntil: change.expectedUntil,
-                by: change.by, reason: change.reason)
             index.move(user, from: user.status.status, to: change.status, live: live.contains(user.name))
-            users[change.user]?.status = record
+            users[change.user]?.status = change.record
         case let .presence(user, connected):
             if connected {
                 teams.values[slot].announcedConnected.insert(user)

@@ -4,28 +4,53 @@ public enum EventStream: String, Sendable, Hashable, CaseIterable {
     case supervisors
 }
 
-/// A status change as the team sees it; `reason` is kept for supervisors and never encoded on the
-/// team stream.
-public struct StatusEvent: Sendable, Equatable {
-    public var user: String
+/// One person's current status. Status is per user: one person is in one state at a time,
+/// whatever team they are seen in.
+public struct StatusRecord: Sendable, Equatable {
     public var status: Status
     public var note: String
     public var since: Timestamp
     public var expectedUntil: Timestamp?
     public var by: String
+    /// Only for supervisors' eyes (a wellbeing break).
     public var reason: StatusReason?
 
     public init(
-        user: String, status: Status, note: String, since: Timestamp, expectedUntil: Timestamp?, by: String,
+        status: Status, note: String, since: Timestamp, expectedUntil: Timestamp?, by: String,
         reason: StatusReason? = nil
     ) {
-        self.user = user
         self.status = status
         self.note = note
         self.since = since
         self.expectedUntil = expectedUntil
         self.by = by
         self.reason = reason
+    }
+
+    public static func initial(at time: Timestamp) -> StatusRecord {
+        StatusRecord(status: .offline, note: "", since: time, expectedUntil: nil, by: "system")
+    }
+}
+
+/// A status change as the team sees it: whose, and the status they are in from now on. `reason`
+/// is kept for supervisors and never encoded on the team stream. The record's fields read
+/// directly (`change.status`, `change.note`) through dynamic member lookup.
+@dynamicMemberLookup
+public struct StatusEvent: Sendable, Equatable {
+    public var user: String
+    public var record: StatusRecord
+
+    public subscript<Value>(dynamicMember field: KeyPath<StatusRecord, Value>) -> Value { record[keyPath: field] }
+}
+
+extension StatusEvent {
+    public init(
+        user: String, status: Status, note: String, since: Timestamp, expectedUntil: Timestamp?, by: String,
+        reason: StatusReason? = nil
+    ) {
+        let record = StatusRecord(
+            status: status, note: note, since: since, expectedUntil: expectedUntil, by: by, reason: reason)
+        self.init(user: user, record: record)
     }
 }
 

@@ -10,11 +10,6 @@ public struct EventDecodingError: Error, Sendable, Equatable, CustomStringConver
     public var type: String
     public var field: String
 
-    public init(type: String, field: String) {
-        self.type = type
-        self.field = field
-    }
-
     public var description: String { "a \(type) event without a valid \(field)" }
 }
 
@@ -53,8 +48,10 @@ extension Event {
         case "status":
             payload = .status(
                 StatusEvent(
-                    user: try string("user"), status: try status("status"), note: try string("note"),
-                    since: try time("since"), expectedUntil: try optionalTime("expected_until"), by: try string("by")))
+                    user: try string("user"),
+                    record: StatusRecord(
+                        status: try status("status"), note: try string("note"), since: try time("since"),
+                        expectedUntil: try optionalTime("expected_until"), by: try string("by"))))
         case "presence":
             guard let connected = p["connected"]?.boolValue else { throw fail("connected") }
             payload = .presence(user: try string("user"), connected: connected)

@@ -80,13 +80,7 @@ extension Store {
                     """,
                 arguments: [name, role.rawValue, issued.key, Data(issued.hash), now.milliseconds, now.milliseconds])
             let userID = db.lastInsertedRowID
-            for team in teams {
-                guard let teamID = try Int64.fetchOne(db, sql: "SELECT id FROM teams WHERE name = ?", arguments: [team])
-                else { throw StoreError.notFound("team \(team)") }
-                try db.execute(
-                    sql: "INSERT OR IGNORE INTO memberships (team_id, user_id) VALUES (?, ?)",
-                    arguments: [teamID, userID])
-            }
+            try Self.insertMemberships(db, userID: userID, teams: teams)
             try Self.bumpAdminVersion(db)
         }
         return issued.token
@@ -113,18 +107,22 @@ extension Store {
         }
     }
 
+    /// Puts a user into teams (already a member of one: nothing changes); an unknown team fails.
+    static func insertMemberships(_ db: Database, userID: Int64, teams: [String]) throws {
+        for team in teams {
+            guard let teamID = try Int64.fetchOne(db, sql: "SELECT id FROM teams WHERE name = ?", arguments: [team])
+            else { throw StoreError.notFound("team \(team)") }
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO memberships (team_id, user_id) VALUES (?, ?)", arguments: [teamID, userID])
+        }
+    }
+
     /// Adds `name` to more teams.
     public func addMembership(_ name: String, teams: [String]) throws {
         try pool.write { db in
             guard let userID = try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE name = ?", arguments: [name])
             else { throw StoreError.notFound("user \(name)") }
-            for team in teams {
-                guard let teamID = try Int64.fetchOne(db, sql: "SELECT id FROM teams WHERE name = ?", arguments: [team])
-                else { throw StoreError.notFound("team \(team)") }
-                try db.execute(
-                    sql: "INSERT OR IGNORE INTO memberships (team_id, user_id) VALUES (?, ?)",
-                    arguments: [teamID, userID])
-            }
+            try Self.insertMemberships(db, userID: userID, teams: teams)
             try Self.bumpAdminVersion(db)
         }
     }

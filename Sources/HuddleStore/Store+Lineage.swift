@@ -32,14 +32,11 @@ public struct Lineage: Sendable, Equatable {
     public var run: Int64
     public var events: Int64
 
-    public init(databaseID: String, run: Int64, events: Int64) {
-        self.databaseID = databaseID
-        self.run = run
-        self.events = events
-    }
-
     var line: String { "huddle-run 1 \(databaseID) \(run) \(events)\n" }
+}
 
+// Here, not in the struct, so that the memberwise initializer stays.
+extension Lineage {
     init?(line: String) {
         let parts = line.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         guard parts.count == 5, parts[0] == "huddle-run", parts[1] == "1", !parts[2].isEmpty,

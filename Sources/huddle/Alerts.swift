@@ -13,16 +13,14 @@ struct Alerts: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
-    @Option(help: "Only this team (default: all your teams).")
-    var team: String?
+    @OptionGroup var shown: ShownTeams
 
     mutating func run() async throws {
-        let team = self.team
         let json = options.json
         try await SignedIn.run(options) { session in
             let onlySupervisors = CLIFailure(code: ExitStatus.unauthorized, message: "Only supervisors see alerts.")
             guard session.hello.role?.seesSupervisorStream == true else { throw onlySupervisors }
-            let teams = try session.teams(only: team)
+            let teams = try session.teams(shown)
             var alerts: [OpenAlert] = []
             var raw: [JSONValue] = []
             for name in teams {

@@ -22,13 +22,14 @@ struct GlobalOptions: ParsableArguments {
     @Flag(help: "Print the raw JSON result instead of text.")
     var json = false
 
-    var overrides: LoginOverrides {
-        LoginOverrides(server: server, token: token, ca: ca, fingerprint: fingerprint, plaintext: plaintext)
+    /// What this command line says about the login, before the environment and the stored one.
+    var flags: ClientConfig {
+        ClientConfig(server: server, token: token, fingerprint: fingerprint, ca: ca, plaintext: plaintext)
     }
 
     func validate() throws {
         do {
-            _ = try overrides.trust()
+            _ = try flags.trustFromFlags()
         } catch {
             throw ValidationError(error.description)
         }
@@ -42,4 +43,28 @@ struct GlobalOptions: ParsableArguments {
 struct OneTeam: ParsableArguments {
     @Option(help: "The team (default: your only team).")
     var team: String?
+}
+
+/// `--team` for the commands that show teams (`who`, `alerts`): one of them, else all yours.
+struct ShownTeams: ParsableArguments {
+    @Option(help: "Only this team (default: all your teams).")
+    var team: String?
+}
+
+/// A command that signs in and then acts on one team (`--team`, or the user's only team).
+protocol OneTeamCommand: AsyncParsableCommand {
+    var options: GlobalOptions { get }
+    var team: OneTeam { get }
+
+    /// The command's work once signed in; `target` is the team, `json` whether to print JSON.
+    func run(_ session: SignedIn, on target: String, json: Bool) async throws
+}
+
+extension OneTeamCommand {
+    mutating func run() async throws {
+        let command = self
+        try await SignedIn.run(options, in: team) { session, target in
+            try await command.run(session, on: target, json: command.options.json)
+        }
+    }
 }

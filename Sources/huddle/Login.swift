@@ -43,7 +43,7 @@ struct Login: AsyncParsableCommand {
             }
 
             let trust: TLSTrust
-            if let given = try options.overrides.trust() {
+            if let given = try options.flags.trustFromFlags() {
                 trust = given
             } else if sameServer, let ca = existing?.ca {
                 trust = .caFile(ca)

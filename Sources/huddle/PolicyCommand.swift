@@ -15,7 +15,7 @@ struct PolicyCommand: AsyncParsableCommand {
         defaultSubcommand: PolicyShow.self)
 }
 
-struct PolicyShow: AsyncParsableCommand {
+struct PolicyShow: OneTeamCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
         abstract: "Show the policy in force, one key per line (durations in seconds).")
@@ -24,19 +24,16 @@ struct PolicyShow: AsyncParsableCommand {
 
     @OptionGroup var team: OneTeam
 
-    mutating func run() async throws {
-        let json = options.json
-        try await SignedIn.run(options, in: team) { session, target in
-            let policy = try await session.connection.policyObject(team: target)
-            if json {
-                Console.json(policy)
-                return
-            }
-            var title = "Policy of \(session.clean(target))"
-            if let version = policy["version"]?.intValue { title += ", version \(version)" }
-            Console.out(title + ":")
-            for line in PolicyText.lines(policy) { Console.out("  " + line) }
+    func run(_ session: SignedIn, on target: String, json: Bool) async throws {
+        let policy = try await session.connection.policyObject(team: target)
+        if json {
+            Console.json(policy)
+            return
         }
+        var title = "Policy of \(session.clean(target))"
+        if let version = policy["version"]?.intValue { title += ", version \(version)" }
+        Console.out(title + ":")
+        for line in PolicyText.lines(policy) { Console.out("  " + line) }
     }
 }
 
@@ -115,7 +112,7 @@ struct PolicySet: AsyncParsableCommand {
     }
 }
 
-struct PolicyHistoryCommand: AsyncParsableCommand {
+struct PolicyHistoryCommand: OneTeamCommand {
     static let configuration = CommandConfiguration(
         commandName: "history",
         abstract: "Every version of the policy: when, by whom, why, and what changed.")
@@ -124,15 +121,12 @@ struct PolicyHistoryCommand: AsyncParsableCommand {
 
     @OptionGroup var team: OneTeam
 
-    mutating func run() async throws {
-        let json = options.json
-        try await SignedIn.run(options, in: team) { session, target in
-            let history = try await session.connection.policyHistory(team: target)
-            if json {
-                Console.json(history.raw)
-                return
-            }
-            Console.out(PolicyHistoryText.render(history.versions, clock: ClockText.localDateTime))
+    func run(_ session: SignedIn, on target: String, json: Bool) async throws {
+        let history = try await session.connection.policyHistory(team: target)
+        if json {
+            Console.json(history.raw)
+            return
         }
+        Console.out(PolicyHistoryText.render(history.versions, clock: ClockText.localDateTime))
     }
 }

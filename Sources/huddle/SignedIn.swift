@@ -50,9 +50,9 @@ struct SignedIn {
         try await run(options, status: status) { session in try await body(session, try session.team(given)) }
     }
 
-    /// The teams a command shows: the one given, or all of the user's (at least one).
-    func teams(only given: String?) throws -> [String] {
-        if let given { return [given] }
+    /// The teams a command shows: the one `--team` names, or all of the user's (at least one).
+    func teams(_ shown: ShownTeams) throws -> [String] {
+        if let given = shown.team { return [given] }
         guard !hello.teams.isEmpty else { throw notInAnyTeam }
         return hello.teams
     }
@@ -101,6 +101,6 @@ enum StoredLogin {
         if file != nil, let path, ConfigFile.isTooOpen(path: path) {
             Console.err("huddle: warning: \(path) holds a token and others can read it; run chmod 600 \(path)")
         }
-        return try LoginSettings.resolve(flags: options.overrides, environment: Console.environment, file: file)
+        return try LoginSettings.resolve(flags: options.flags, environment: Console.environment, file: file)
     }
 }

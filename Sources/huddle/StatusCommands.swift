@@ -5,15 +5,13 @@ import HuddleProtocol
 /// What tells the one-status commands apart (`huddle lunch`, `back`, `acw`, …): the status, its
 /// command name and its help line. Everything else about them is one of the two commands below.
 protocol StatusCommandKind {
-    static var status: Status { get }
-    static var commandName: String { get }
-    static var abstract: String { get }
+    static var command: (status: Status, name: String, abstract: String) { get }
 }
 
 /// A timed status that takes an agent off the phones, with the minutes planned and a note.
 struct OffThePhones<Kind: StatusCommandKind>: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
-        CommandConfiguration(commandName: Kind.commandName, abstract: Kind.abstract)
+        CommandConfiguration(commandName: Kind.command.name, abstract: Kind.command.abstract)
     }
 
     @OptionGroup var options: GlobalOptions
@@ -25,14 +23,14 @@ struct OffThePhones<Kind: StatusCommandKind>: AsyncParsableCommand {
     var words: [String] = []
 
     mutating func run() async throws {
-        try await StatusChange(status: Kind.status, words: words, takesMinutes: true, queue: queue).run(options)
+        try await StatusChange(status: Kind.command.status, words: words, takesMinutes: true, queue: queue).run(options)
     }
 }
 
 /// A status with no time planned and nothing to queue for: back, after call work, offline.
 struct NoteOnly<Kind: StatusCommandKind>: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
-        CommandConfiguration(commandName: Kind.commandName, abstract: Kind.abstract)
+        CommandConfiguration(commandName: Kind.command.name, abstract: Kind.command.abstract)
     }
 
     @OptionGroup var options: GlobalOptions
@@ -41,50 +39,38 @@ struct NoteOnly<Kind: StatusCommandKind>: AsyncParsableCommand {
     var note: [String] = []
 
     mutating func run() async throws {
-        try await StatusChange(status: Kind.status, words: note, takesMinutes: false).run(options)
+        try await StatusChange(status: Kind.command.status, words: note, takesMinutes: false).run(options)
     }
 }
 
 enum LunchStatus: StatusCommandKind {
-    static let status = Status.lunch
-    static let commandName = "lunch"
-    static let abstract = "Go to lunch."
+    static let command = (status: Status.lunch, name: "lunch", abstract: "Go to lunch.")
 }
 
 enum MeetingStatus: StatusCommandKind {
-    static let status = Status.meeting
-    static let commandName = "meeting"
-    static let abstract = "Go to a meeting."
+    static let command = (status: Status.meeting, name: "meeting", abstract: "Go to a meeting.")
 }
 
 enum TrainingStatus: StatusCommandKind {
-    static let status = Status.training
-    static let commandName = "training"
-    static let abstract = "Go to catalog training."
+    static let command = (status: Status.training, name: "training", abstract: "Go to catalog training.")
 }
 
 enum AdminStatus: StatusCommandKind {
-    static let status = Status.admin
-    static let commandName = "admin"
-    static let abstract = "Do admin work off the phones."
+    static let command = (status: Status.admin, name: "admin", abstract: "Do admin work off the phones.")
 }
 
 enum BackStatus: StatusCommandKind {
-    static let status = Status.available
-    static let commandName = "back"
-    static let abstract = "Back on the phones: Available."
+    static let command = (status: Status.available, name: "back", abstract: "Back on the phones: Available.")
 }
 
 enum AfterCallWorkStatus: StatusCommandKind {
-    static let status = Status.afterCallWork
-    static let commandName = "acw"
-    static let abstract = "After call work: off the phones briefly, back to Available automatically."
+    static let command = (
+        status: Status.afterCallWork, name: "acw",
+        abstract: "After call work: off the phones briefly, back to Available automatically.")
 }
 
 enum OfflineStatus: StatusCommandKind {
-    static let status = Status.offline
-    static let commandName = "offline"
-    static let abstract = "Sign off the floor: Offline."
+    static let command = (status: Status.offline, name: "offline", abstract: "Sign off the floor: Offline.")
 }
 
 typealias Lunch = OffThePhones<LunchStatus>

@@ -15,7 +15,7 @@ struct WaitlistCommand: AsyncParsableCommand {
         defaultSubcommand: WaitlistShow.self)
 }
 
-struct WaitlistShow: AsyncParsableCommand {
+struct WaitlistShow: OneTeamCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
         abstract: "Show the queue: position, who, for what, waiting since when, and whose slot is held.")
@@ -24,28 +24,25 @@ struct WaitlistShow: AsyncParsableCommand {
 
     @OptionGroup var team: OneTeam
 
-    mutating func run() async throws {
-        let json = options.json
-        try await SignedIn.run(options, in: team) { session, target in
-            let join = try await session.connection.join(team: target)
-            if json {
-                Console.json(join.snapshot["waitlist"] ?? .array([]))
-                return
-            }
-            let places = join.waitlist
-            guard !places.isEmpty else {
-                Console.out("Nobody is waiting on \(session.clean(target)).")
-                return
-            }
-            Console.out("\(session.clean(target)): \(places.count) waiting")
-            Console.out(
-                WaitlistText.table(
-                    places, now: ClockText.now(), viewer: session.hello.user, clock: ClockText.localTimeOfDay))
+    func run(_ session: SignedIn, on target: String, json: Bool) async throws {
+        let join = try await session.connection.join(team: target)
+        if json {
+            Console.json(join.snapshot["waitlist"] ?? .array([]))
+            return
         }
+        let places = join.waitlist
+        guard !places.isEmpty else {
+            Console.out("Nobody is waiting on \(session.clean(target)).")
+            return
+        }
+        Console.out("\(session.clean(target)): \(places.count) waiting")
+        Console.out(
+            WaitlistText.table(
+                places, now: ClockText.now(), viewer: session.hello.user, clock: ClockText.localTimeOfDay))
     }
 }
 
-struct WaitlistCancel: AsyncParsableCommand {
+struct WaitlistCancel: OneTeamCommand {
     static let configuration = CommandConfiguration(
         commandName: "cancel",
         abstract: "Leave the team's break queue (a held slot is given to the next in line).")
@@ -54,19 +51,16 @@ struct WaitlistCancel: AsyncParsableCommand {
 
     @OptionGroup var team: OneTeam
 
-    mutating func run() async throws {
-        let json = options.json
-        try await SignedIn.run(options, in: team) { session, target in
-            let join = try await session.connection.join(team: target)
-            let waiting = join.waitlist.contains { $0.user == session.hello.user }
-            try await session.connection.cancelWaitlist(team: target)
-            if json {
-                Console.json(["team": .string(target), "left": .bool(waiting)])
-            } else if waiting {
-                Console.out("Left the waitlist of \(session.clean(target)).")
-            } else {
-                Console.out("You were not on the waitlist of \(session.clean(target)).")
-            }
+    func run(_ session: SignedIn, on target: String, json: Bool) async throws {
+        let join = try await session.connection.join(team: target)
+        let waiting = join.waitlist.contains { $0.user == session.hello.user }
+        try await session.connection.cancelWaitlist(team: target)
+        if json {
+            Console.json(["team": .string(target), "left": .bool(waiting)])
+        } else if waiting {
+            Console.out("Left the waitlist of \(session.clean(target)).")
+        } else {
+            Console.out("You were not on the waitlist of \(session.clean(target)).")
         }
     }
 }

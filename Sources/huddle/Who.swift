@@ -8,14 +8,12 @@ struct Who: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
-    @Option(help: "Only this team (default: all your teams).")
-    var team: String?
+    @OptionGroup var shown: ShownTeams
 
     mutating func run() async throws {
-        let team = self.team
         let json = options.json
         try await SignedIn.run(options) { session in
-            let teams = try session.teams(only: team)
+            let teams = try session.teams(shown)
             var joins: [JoinResult] = []
             for name in teams {
                 joins.append(try await session.connection.join(team: name))

@@ -1,4 +1,4 @@
-import HuddleProtocol
+@testable import HuddleProtocol
 import Testing
 
 /// The typed decoder reads back everything the wire form carries, for every kind of event, and

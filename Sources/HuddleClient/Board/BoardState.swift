@@ -220,12 +220,6 @@ public struct BoardState: Sendable, Equatable {
         public var text: String
         public var tone: Tone
         public var until: Timestamp
-
-        public init(text: String, tone: Tone, until: Timestamp) {
-            self.text = text
-            self.tone = tone
-            self.until = until
-        }
     }
 
     public enum Input: Sendable, Equatable {

@@ -1,3 +1,5 @@
+import HuddleProtocol
+
 /// The connection ended while something still needed it (a request without an answer, a write).
 public struct ConnectionClosed: Error, Sendable, Equatable, CustomStringConvertible {
     /// The reason of the `session.closing` notification, when the server sent one.
@@ -39,12 +41,15 @@ public struct UnexpectedAnswer: Error, Sendable, Equatable, CustomStringConverti
     public var method: String
     public var detail: String
 
-    public init(method: String, detail: String) {
-        self.method = method
-        self.detail = detail
-    }
-
     public var description: String { "unexpected answer to \(method): \(detail)" }
+
+    /// The array under `key` of a result, or this error naming what is missing.
+    static func list(_ key: String, of result: JSONValue, answering method: Method) throws(UnexpectedAnswer) -> [JSONValue] {
+        guard let list = result[key]?.arrayValue else {
+            throw UnexpectedAnswer(method: method.rawValue, detail: "\(key) is missing")
+        }
+        return list
+    }
 }
 
 /// The server sent nothing, not even a heartbeat, for three heartbeat intervals.

@@ -59,10 +59,7 @@ extension HuddleConnection {
         if let since { params["since"] = .int(since) }
         if let limit { params["limit"] = JSONValue(limit) }
         let result = try await request(Method.historyFetch.rawValue, params)
-        guard let events = result["events"]?.arrayValue else {
-            throw UnexpectedAnswer(method: Method.historyFetch.rawValue, detail: "events is missing")
-        }
-        return try events.map { value in
+        return try UnexpectedAnswer.list("events", of: result, answering: .historyFetch).map { value in
             guard let event = EventNotification(params: value) else {
                 throw UnexpectedAnswer(method: Method.historyFetch.rawValue, detail: "an event lacks a common field")
             }

@@ -66,34 +66,30 @@ public struct Member: Sendable, Equatable {
     public var expectedUntil: Timestamp?
     public var connected: Bool
 
+    /// The label for a known status, the wire name otherwise.
+    public var statusLabel: String { status?.label ?? statusName }
+}
+
+// The initializers live here so that the memberwise one (`status` and `statusName` apart) stays.
+extension Member {
     public init(
         user: String, role: String = "agent", status: Status, note: String = "", since: Timestamp?,
         expectedUntil: Timestamp? = nil, connected: Bool
     ) {
-        self.user = user
-        self.role = role
-        self.status = status
-        self.statusName = status.rawValue
-        self.note = note
-        self.since = since
-        self.expectedUntil = expectedUntil
-        self.connected = connected
+        self.init(
+            user: user, role: role, status: status, statusName: status.rawValue, note: note, since: since,
+            expectedUntil: expectedUntil, connected: connected)
     }
 
     public init?(json: JSONValue) {
         guard let user = json["user"]?.stringValue, let statusName = json["status"]?.stringValue else { return nil }
-        self.user = user
-        self.role = json["role"]?.stringValue ?? ""
-        self.statusName = statusName
-        self.status = Status(rawValue: statusName)
-        self.note = json["note"]?.stringValue ?? ""
-        self.since = json["since"]?.stringValue.flatMap { Timestamp(rfc3339: $0) }
-        self.expectedUntil = json["expected_until"]?.stringValue.flatMap { Timestamp(rfc3339: $0) }
-        self.connected = json["connected"]?.boolValue ?? false
+        self.init(
+            user: user, role: json["role"]?.stringValue ?? "", status: Status(rawValue: statusName),
+            statusName: statusName, note: json["note"]?.stringValue ?? "",
+            since: json["since"]?.stringValue.flatMap { Timestamp(rfc3339: $0) },
+            expectedUntil: json["expected_until"]?.stringValue.flatMap { Timestamp(rfc3339: $0) },
+            connected: json["connected"]?.boolValue ?? false)
     }
-
-    /// The label for a known status, the wire name otherwise.
-    public var statusLabel: String { status?.label ?? statusName }
 }
 
 /// The answer to `team.join`.

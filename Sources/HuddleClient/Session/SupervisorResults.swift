@@ -110,10 +110,8 @@ public struct PolicyHistory: Sendable, Equatable {
     public var raw: JSONValue
 
     public init(json: JSONValue) throws(UnexpectedAnswer) {
-        guard let list = json["versions"]?.arrayValue else {
-            throw UnexpectedAnswer(method: Method.policyHistory.rawValue, detail: "versions is missing")
-        }
-        versions = list.compactMap(PolicyVersion.init(json:)).sorted { $0.version < $1.version }
+        versions = try UnexpectedAnswer.list("versions", of: json, answering: .policyHistory)
+            .compactMap(PolicyVersion.init(json:)).sorted { $0.version < $1.version }
         raw = json
     }
 }
@@ -127,28 +125,24 @@ public struct ReportRow: Sendable, Equatable {
     public var count: Int64
     public var overruns: Int64
 
+    public var statusLabel: String { status?.label ?? statusName }
+}
+
+// The initializers live here so that the memberwise one (`status` and `statusName` apart) stays.
+extension ReportRow {
     public init(user: String, status: Status, seconds: Int64, count: Int64, overruns: Int64) {
-        self.user = user
-        self.status = status
-        self.statusName = status.rawValue
-        self.seconds = seconds
-        self.count = count
-        self.overruns = overruns
+        self.init(
+            user: user, status: status, statusName: status.rawValue, seconds: seconds, count: count, overruns: overruns)
     }
 
     public init?(json: JSONValue) {
         guard let user = json["user"]?.stringValue, let statusName = json["status"]?.stringValue,
             let seconds = json["seconds"]?.intValue
         else { return nil }
-        self.user = user
-        self.statusName = statusName
-        self.status = Status(rawValue: statusName)
-        self.seconds = seconds
-        self.count = json["count"]?.intValue ?? 0
-        self.overruns = json["overruns"]?.intValue ?? 0
+        self.init(
+            user: user, status: Status(rawValue: statusName), statusName: statusName, seconds: seconds,
+            count: json["count"]?.intValue ?? 0, overruns: json["overruns"]?.intValue ?? 0)
     }
-
-    public var statusLabel: String { status?.label ?? statusName }
 }
 
 /// The answer to `report.time_in_status`.
@@ -157,10 +151,7 @@ public struct StatusTimeReport: Sendable, Equatable {
     public var raw: JSONValue
 
     public init(json: JSONValue) throws(UnexpectedAnswer) {
-        guard let list = json["rows"]?.arrayValue else {
-            throw UnexpectedAnswer(method: Method.reportTimeInStatus.rawValue, detail: "rows is missing")
-        }
-        rows = list.compactMap(ReportRow.init(json:))
+        rows = try UnexpectedAnswer.list("rows", of: json, answering: .reportTimeInStatus).compactMap(ReportRow.init(json:))
         raw = json
     }
 }

@@ -1,24 +1,8 @@
-/// What one command line says about the server, before the environment and the stored login.
-public struct LoginOverrides: Sendable, Equatable {
-    public var server: String?
-    public var token: String?
-    public var ca: String?
-    public var fingerprint: String?
-    public var plaintext: Bool
-
-    public init(
-        server: String? = nil, token: String? = nil, ca: String? = nil, fingerprint: String? = nil,
-        plaintext: Bool = false
-    ) {
-        self.server = server
-        self.token = token
-        self.ca = ca
-        self.fingerprint = fingerprint
-        self.plaintext = plaintext
-    }
-
-    /// Nil when no trust flag was given; throws when several were.
-    public func trust() throws(SettingsError) -> TLSTrust? {
+extension ClientConfig {
+    /// How the command line's flags (a `ClientConfig` as one command line gives it, before the
+    /// environment and the stored login) say to trust the server: nil when no trust flag was
+    /// given; throws when several were, or when the fingerprint is not one.
+    public func trustFromFlags() throws(SettingsError) -> TLSTrust? {
         let given = [ca != nil, fingerprint != nil, plaintext].filter { $0 }.count
         guard given <= 1 else { throw .conflictingTrust }
         if let ca { return .caFile(ca) }
@@ -58,14 +42,14 @@ public struct LoginSettings: Sendable, Equatable {
     /// field. Trust comes from the flags, else from the stored login, but only when the stored
     /// login is for the same server: its pin says nothing about another one.
     public static func resolve(
-        flags: LoginOverrides, environment: [String: String], file: ClientConfig?
+        flags: ClientConfig, environment: [String: String], file: ClientConfig?
     ) throws(SettingsError) -> LoginSettings {
         let (serverText, serverSource) = try pick(
             flags.server, environment["HUDDLE_SERVER"], file?.server, missing: .noServer)
         guard let endpoint = Endpoint(parsing: serverText) else { throw .badServer(serverText) }
         let (token, _) = try pick(flags.token, environment["HUDDLE_TOKEN"], file?.token, missing: .noToken)
 
-        if let trust = try flags.trust() {
+        if let trust = try flags.trustFromFlags() {
             return LoginSettings(endpoint: endpoint, token: token, trust: trust, serverSource: serverSource)
         }
         guard let file, let stored = file.server.flatMap(Endpoint.init(parsing:)), stored.matches(endpoint) else {

@@ -57,8 +57,10 @@ public final class HTTPServer: Service, Sendable {
                     additionalChannelHandlers: [RequestEndHandler()],
                     idleTimeout: .seconds(hub.config.httpIdleTimeoutSeconds),
                     httpDecoderConfiguration: .init(maxHeaderFieldSize: 8 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100)))
-            if let tls { return RequestDeadlineChannel(base: ReloadableTLSChannel(http1, context: tls), timeout: timeout) }
-            return RequestDeadlineChannel(base: http1, timeout: timeout)
+            if let tls {
+                return HandlerInFront.requestDeadline(HandlerInFront.reloadableTLS(http1, context: tls), timeout: timeout)
+            }
+            return HandlerInFront.requestDeadline(http1, timeout: timeout)
         }
         // Hummingbird's own info lines ("Server started and listening on …") would read like ours.
         var quiet = logger

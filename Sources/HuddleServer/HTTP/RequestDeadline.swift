@@ -14,26 +14,7 @@ import NIOHTTPTypes
 /// sees every byte, the handshake's included) arms it, `RequestEndHandler` after the HTTP codec
 /// (it sees where requests and answers end) disarms it at the request's end and marks the
 /// connection idle once the answer is written.
-struct RequestDeadlineChannel<Base: ServerChildChannel>: ServerChildChannel {
-    typealias Value = Base.Value
-
-    let base: Base
-    let timeout: @Sendable () -> TimeAmount
-
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let timeout = self.timeout()
-        return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(RequestStartHandler(timeout: timeout))
-        }.flatMap {
-            base.setup(channel: channel, logger: logger)
-        }
-    }
-
-    func handle(value: Value, logger: Logger) async {
-        await base.handle(value: value, logger: logger)
-    }
-}
-
+/// `HandlerInFront.requestDeadline` puts `RequestStartHandler` in front of each connection.
 final class RequestStartHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer

@@ -26,11 +26,6 @@ public struct TLSSetupError: Error, CustomStringConvertible {
     public var path: String
     public var reason: String
 
-    public init(path: String, reason: String) {
-        self.path = path
-        self.reason = reason
-    }
-
     public var description: String { "TLS setup failed for \(path): \(reason)" }
 }
 
