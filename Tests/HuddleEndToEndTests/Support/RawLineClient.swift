@@ -10,6 +10,8 @@ final class RawLineClient: Sendable {
     struct Inbox {
         var lines: [[UInt8]] = []
         var ended = false
+        /// Closed by this side: what was still in flight from the server is not received.
+        var dropped = false
     }
 
     final class Collector: ChannelInboundHandler, Sendable {
@@ -21,7 +23,7 @@ final class RawLineClient: Sendable {
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var buffer = unwrapInboundIn(data)
             let line = buffer.readBytes(length: buffer.readableBytes) ?? []
-            inbox.withLockedValue { $0.lines.append(line) }
+            inbox.withLockedValue { if !$0.dropped { $0.lines.append(line) } }
         }
 
         func channelInactive(context: ChannelHandlerContext) {
@@ -80,7 +82,14 @@ final class RawLineClient: Sendable {
         }
     }
 
+    /// Drops the connection. Lines the server sent before it saw the close (the close is
+    /// asynchronous: a busy machine can take a moment) are not kept, as a real client that
+    /// went away would not read them.
     func close() {
+        inbox.withLockedValue {
+            $0.dropped = true
+            $0.lines.removeAll()
+        }
         channel.close(promise: nil)
     }
 }
