@@ -9,6 +9,8 @@ extension Status {
 struct CoverageCounts: Sendable, Equatable {
     var available = 0
     var onBreak = 0
+    /// Of the available ones, those on a call (ringing, talking or on hold).
+    var onCall = 0
 }
 
 extension [String: CoverageCounts] {
@@ -19,14 +21,24 @@ extension [String: CoverageCounts] {
         let onBreak = (new.isBreak ? 1 : 0) - (old.isBreak ? 1 : 0)
         for team in user.teams {
             if live { self[team]?.available += available }
+            if live && user.phone.call != nil { self[team]?.onCall += available }
             self[team]?.onBreak += onBreak
         }
+    }
+
+    /// `user`'s call began (`onCall`) or ended.
+    mutating func call(_ user: UserState, onCall: Bool, live: Bool) {
+        guard user.role == .agent, live, user.status.status == .available, (user.phone.call != nil) != onCall else { return }
+        for team in user.teams { self[team]?.onCall += onCall ? 1 : -1 }
     }
 
     /// `user` gained their first live session or lost their last.
     mutating func setLive(_ user: UserState, _ isLive: Bool) {
         guard user.role == .agent, user.status.status == .available else { return }
-        for team in user.teams { self[team]?.available += isLive ? 1 : -1 }
+        for team in user.teams {
+            self[team]?.available += isLive ? 1 : -1
+            if user.phone.call != nil { self[team]?.onCall += isLive ? 1 : -1 }
+        }
     }
 }
 
@@ -42,7 +54,10 @@ extension Floor {
         var counts = CoverageCounts()
         for name in team.members {
             guard let user = users[name], user.role == .agent else { continue }
-            if user.status.status == .available && live.contains(name) { counts.available += 1 }
+            if user.status.status == .available && live.contains(name) {
+                counts.available += 1
+                if user.phone.call != nil { counts.onCall += 1 }
+            }
             if user.status.status.isBreak { counts.onBreak += 1 }
         }
         return counts
@@ -83,7 +98,7 @@ extension Floor {
         let (required, from) = required(for: team)
         return CoverageFigures(
             available: counts.available, required: required, onBreak: counts.onBreak,
-            maxOnBreak: Int(team.policy.maxOnBreak), requiredFrom: from)
+            maxOnBreak: Int(team.policy.maxOnBreak), onCall: counts.onCall, requiredFrom: from)
     }
 
     /// Announces the team's coverage when a figure or the state changed since the last announcement.

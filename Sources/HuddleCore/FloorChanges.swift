@@ -26,15 +26,23 @@ public struct FloorChanges: Sendable, Equatable {
         public var waitlist: [WaitlistEntry]?
     }
 
+    /// What a bridge said of a user's phone, as it stands after the events.
+    public struct Phone: Sendable, Equatable {
+        public var user: String
+        public var phone: PhoneState
+    }
+
     /// Users whose status or overdue mark changed, as they stand after the events.
     public var users: [UserState] = []
+    /// Users whose phone (call, login, its alerts' marks) changed.
+    public var phones: [Phone] = []
     /// In the order the events made them.
     public var presence: [Presence] = []
     public var teams: [TeamChange] = []
 
     public init() {}
 
-    public var isEmpty: Bool { users.isEmpty && presence.isEmpty && teams.isEmpty }
+    public var isEmpty: Bool { users.isEmpty && phones.isEmpty && presence.isEmpty && teams.isEmpty }
 }
 
 extension Floor {
@@ -61,6 +69,7 @@ extension Floor {
             if before.status != after.status || before.overdueAlertedSince != after.overdueAlertedSince {
                 changes.users.append(after)
             }
+            if before.phone != after.phone { changes.phones.append(.init(user: name, phone: after.phone)) }
         }
         for name in touchedTeams.keys.sorted() {
             guard let before = touchedTeams[name], let after = part.teams[name] else { continue }

@@ -7,13 +7,19 @@ public struct UserState: Sendable, Equatable {
     public var status: StatusRecord
     /// The `since` of the status period that already raised `overdue_status`, so it alerts once.
     public var overdueAlertedSince: Timestamp?
+    /// What a phone-system bridge says of the agent's phone (SPEC §10).
+    public var phone: PhoneState
 
-    public init(name: String, role: Role, teams: [String], status: StatusRecord, overdueAlertedSince: Timestamp? = nil) {
+    public init(
+        name: String, role: Role, teams: [String], status: StatusRecord, overdueAlertedSince: Timestamp? = nil,
+        phone: PhoneState = .unknown
+    ) {
         self.name = name
         self.role = role
         self.teams = teams
         self.status = status
         self.overdueAlertedSince = overdueAlertedSince
+        self.phone = phone
     }
 }
 
@@ -128,6 +134,16 @@ public struct Floor: Sendable {
             guard let user = users[change.user] else { break }
             index.move(user, from: user.status.status, to: change.status, live: live.contains(user.name))
             users[change.user]?.status = change.record
+        case .call(let change):
+            guard let user = users[change.user] else { break }
+            index.call(user, onCall: change.call != nil, live: live.contains(user.name))
+            users[change.user]?.phone.call = change.call
+            if let ended = change.ended { users[change.user]?.phone.endedCall = ended }
+        case let .phone(user, loggedIn):
+            if users[user]?.phone.loggedIn != loggedIn {
+                users[user]?.phone.loggedIn = loggedIn
+                users[user]?.phone.loggedInSince = event.at
+            }
         case let .presence(user, connected):
             if connected {
                 teams.values[slot].announcedConnected.insert(user)
@@ -157,8 +173,13 @@ public struct Floor: Sendable {
         case .alert(let alert):
             teams.values[slot].openAlerts[alert.id] = alert
             lastAlertID = max(lastAlertID, alert.id)
-            if alert.kind == .overdueStatus, let user = alert.user {
-                users[user]?.overdueAlertedSince = alert.statusSince
+            if let user = alert.user {
+                switch alert.kind {
+                case .overdueStatus: users[user]?.overdueAlertedSince = alert.statusSince
+                case .longHold: users[user]?.phone.holdAlertedSince = alert.statusSince
+                case .phoneStillLoggedIn: users[user]?.phone.logoutAlertedSince = alert.statusSince
+                default: break
+                }
             }
             if let escalated = alert.escalates { teams.values[slot].escalatedAlerts.insert(escalated) }
             if alert.kind == .queueReportMissing { teams.values[slot].missingReportRaisedAt = alert.createdAt }

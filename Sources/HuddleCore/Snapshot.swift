@@ -1,8 +1,9 @@
 import HuddleProtocol
 
 extension Floor {
-    /// The floor's members as a snapshot shows them: agents and supervisors, sorted by name. Only
-    /// supervisors and admins see why someone is on a wellbeing break.
+    /// The floor's members as a snapshot shows them: agents and supervisors, sorted by name, each
+    /// with their call (or null). Only supervisors and admins see why someone is on a wellbeing
+    /// break, and whether their phone is logged in (null until a bridge has said).
     public func members(of teamName: String, viewer: Role, viewerName: String? = nil) -> [JSONValue] {
         guard let team = teams[teamName] else { return [] }
         return team.members.sorted().compactMap { name -> JSONValue? in
@@ -13,6 +14,8 @@ extension Floor {
                 "connected": .bool(team.announcedConnected.contains(name)),
             ]
             if let until = user.status.expectedUntil { member["expected_until"] = until.json }
+            member["call"] = user.phone.call?.json ?? .null
+            if viewer.seesSupervisorStream { member["phone_logged_in"] = user.phone.loggedIn.map(JSONValue.bool) ?? .null }
             if viewer.seesSupervisorStream || name == viewerName, let reason = user.status.reason {
                 member["reason"] = .string(reason.rawValue)
             }

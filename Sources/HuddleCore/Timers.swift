@@ -1,19 +1,39 @@
 import HuddleProtocol
 
-/// A nudge for one agent whose status is past its limit or planned return; sent to their
-/// connections only, never stored.
+/// A nudge for one agent, sent to their connections only, never stored: their status is past
+/// its limit or planned return, or (SPEC §10) a customer has been on hold a while, the call is
+/// on mute, or they are Offline with the phone still logged in.
 public struct Reminder: Sendable, Equatable {
-    public var user: String
-    public var status: Status
-    public var since: Timestamp
-    public var due: Timestamp
-
-    public var text: String {
-        "Your \(status.label) is past its \(status == .afterCallWork ? "limit" : "time"); please update your status."
+    public enum About: String, Sendable {
+        case status
+        case hold
+        case mute
+        case phoneLogout = "phone_logout"
     }
 
+    public var user: String
+    public var about: About
+    /// The status that is past its time (`about == .status` only).
+    public var status: Status?
+    public var since: Timestamp
+    public var due: Timestamp
+    public var text: String
+
+    /// A status reminder is `{status, since, due, text}` as it always was; the others say what
+    /// they are about instead: `{about, since, due, text}`.
     public var json: JSONValue {
-        ["status": .string(status.rawValue), "since": since.json, "due": due.json, "text": .string(text)]
+        var object: [String: JSONValue] = ["since": since.json, "due": due.json, "text": .string(text)]
+        if let status { object["status"] = .string(status.rawValue) } else { object["about"] = .string(about.rawValue) }
+        return .object(object)
+    }
+}
+
+extension Reminder {
+    /// A status past its time.
+    public init(user: String, status: Status, since: Timestamp, due: Timestamp) {
+        self.init(
+            user: user, about: .status, status: status, since: since, due: due,
+            text: "Your \(status.label) is past its \(status == .afterCallWork ? "limit" : "time"); please update your status.")
     }
 }
 

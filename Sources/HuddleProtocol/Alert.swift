@@ -9,10 +9,14 @@ public struct Alert: Sendable, Equatable {
         case nodeOutage = "node_outage"
         case queueReportMissing = "queue_report_missing"
         case escalation
+        /// A customer on hold past `calls.hold_alert_after_s` (SPEC §10); closes when the hold ends.
+        case longHold = "long_hold"
+        /// An agent Offline whose phone is still logged in; closes at the logout or a new status.
+        case phoneStillLoggedIn = "phone_still_logged_in"
 
         /// Kinds about the team as a whole (its coverage, its queue). The others concern one
-        /// person (a wellbeing break, an overdue status, a ghost session, or an escalation of
-        /// one of these), and what they say stays between that person and the supervisors
+        /// person (a wellbeing break, an overdue status, a ghost session, a long hold, a phone
+        /// left logged in, or an escalation of one of these), and what they say stays between that person and the supervisors
         /// (SPEC §3): the unauthenticated `/metrics` counts only the team-wide kinds.
         public static let teamWide: [Kind] = [.coverageBreach, .queuePressure, .nodeOutage, .queueReportMissing]
     }

@@ -25,13 +25,18 @@ public struct CoverageFigures: Sendable, Equatable {
     public var required: Int
     public var onBreak: Int
     public var maxOnBreak: Int
+    /// Of the available agents, how many are ringing, talking or on hold (SPEC §10).
+    public var onCall: Int
     public var requiredFrom: RequiredFrom?
 
-    public init(available: Int, required: Int, onBreak: Int, maxOnBreak: Int, requiredFrom: RequiredFrom? = nil) {
+    public init(
+        available: Int, required: Int, onBreak: Int, maxOnBreak: Int, onCall: Int = 0, requiredFrom: RequiredFrom? = nil
+    ) {
         self.available = available
         self.required = required
         self.onBreak = onBreak
         self.maxOnBreak = maxOnBreak
+        self.onCall = onCall
         self.requiredFrom = requiredFrom
     }
 
@@ -45,7 +50,7 @@ public struct CoverageFigures: Sendable, Equatable {
     public var json: JSONValue {
         var object: [String: JSONValue] = [
             "available": .int(Int64(available)), "required": .int(Int64(required)), "on_break": .int(Int64(onBreak)),
-            "max_on_break": .int(Int64(maxOnBreak)), "state": .string(state.rawValue),
+            "max_on_break": .int(Int64(maxOnBreak)), "on_call": .int(Int64(onCall)), "state": .string(state.rawValue),
         ]
         if let from = requiredFrom {
             object["required_from"] = [
@@ -60,7 +65,10 @@ public struct CoverageFigures: Sendable, Equatable {
         guard let available = json["available"]?.intValue, let required = json["required"]?.intValue,
             let onBreak = json["on_break"]?.intValue, let maxOnBreak = json["max_on_break"]?.intValue
         else { return nil }
-        self.init(available: Int(available), required: Int(required), onBreak: Int(onBreak), maxOnBreak: Int(maxOnBreak))
+        // `on_call` is newer than the other figures: a stored event from before it had none.
+        self.init(
+            available: Int(available), required: Int(required), onBreak: Int(onBreak), maxOnBreak: Int(maxOnBreak),
+            onCall: Int(json["on_call"]?.intValue ?? 0))
         if let from = json["required_from"], let calls = from["calls_per_hour"]?.doubleValue,
             let aht = from["aht_s"]?.doubleValue, let target = from["target"]?.doubleValue,
             let within = from["within_s"]?.intValue

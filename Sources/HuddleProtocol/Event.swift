@@ -66,11 +66,15 @@ public enum EventPayload: Sendable, Equatable {
     case alert(Alert)
     case alertAck(alert: Int64, by: String, note: String, at: Timestamp)
     case queue(QueueReport)
+    /// An agent's call began, changed or ended (from a phone-system bridge, SPEC §10).
+    case call(CallEvent)
+    /// An agent's phone logged in or out; for supervisors, who are told of a forgotten logout.
+    case phone(user: String, loggedIn: Bool)
 
     public var stream: EventStream {
         switch self {
-        case .status, .presence, .message, .policy, .coverage, .waitlist, .waitlistReady, .queue: .team
-        case .alert, .alertAck: .supervisors
+        case .status, .presence, .message, .policy, .coverage, .waitlist, .waitlistReady, .queue, .call: .team
+        case .alert, .alertAck, .phone: .supervisors
         }
     }
 
@@ -86,6 +90,8 @@ public enum EventPayload: Sendable, Equatable {
         case .alert: "alert"
         case .alertAck: "alert_ack"
         case .queue: "queue"
+        case .call: "call"
+        case .phone: "phone"
         }
     }
 
@@ -93,13 +99,14 @@ public enum EventPayload: Sendable, Equatable {
     public var user: String? {
         switch self {
         case .status(let change): change.user
-        case .presence(let user, _), .message(let user, _), .waitlistReady(let user, _, _): user
+        case .presence(let user, _), .message(let user, _), .waitlistReady(let user, _, _), .phone(let user, _): user
+        case .call(let call): call.user
         case .alert(let alert): alert.user
         case .policy, .coverage, .waitlist, .alertAck, .queue: nil
         }
     }
 
-    var fields: [String: JSONValue] {
+    func fields(at time: Timestamp) -> [String: JSONValue] {
         switch self {
         case .status(let change):
             var f: [String: JSONValue] = [
@@ -126,6 +133,10 @@ public enum EventPayload: Sendable, Equatable {
             return ["alert": .int(alert), "by": .string(by), "note": .string(note)]
         case .queue(let report):
             return report.eventFields
+        case .call(let call):
+            return call.fields(at: time)
+        case let .phone(user, loggedIn):
+            return ["user": .string(user), "logged_in": .bool(loggedIn)]
         }
     }
 }
@@ -148,7 +159,7 @@ public struct Event: Sendable, Equatable {
 
     /// The notification's params: `{team, stream, seq, at, type, ...}`.
     public var params: JSONValue {
-        var object = payload.fields
+        var object = payload.fields(at: at)
         object["team"] = .string(team)
         object["stream"] = .string(stream.rawValue)
         object["seq"] = .int(seq)
@@ -193,6 +204,7 @@ public enum Method: String, Sendable, CaseIterable {
     case policyHistory = "policy.history"
     case historyFetch = "history.fetch"
     case reportTimeInStatus = "report.time_in_status"
+    case phoneUpdate = "phone.update"
 }
 
 /// Reasons of `session.closing`.

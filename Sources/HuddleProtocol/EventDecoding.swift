@@ -4,7 +4,8 @@
 /// matching on type strings and field names of its own.
 ///
 /// The wire shows some things only in part, and those stay at their defaults when read back:
-/// an alert's `statusSince`, and a waitlist entry's note and planned minutes. Everything the wire
+/// an alert's `statusSince`, a waitlist entry's note and planned minutes, and a call's id and
+/// the start of its mute. Everything the wire
 /// does carry survives: `Event(params: e.params).params == e.params` for every event (tested).
 public struct EventDecodingError: Error, Sendable, Equatable, CustomStringConvertible {
     public var type: String
@@ -95,6 +96,16 @@ extension Event {
         case "queue":
             guard let report = QueueReport(json: p) else { throw fail("calls_waiting") }
             payload = .queue(report)
+        case "call":
+            guard let state = p["state"]?.stringValue.flatMap(CallState.init(rawValue:)) else { throw fail("state") }
+            guard let muted = p["muted"]?.boolValue else { throw fail("muted") }
+            let since = try time("since")
+            // The wire carries no call id: a call read back is told apart by its user alone.
+            let call = state == .none ? nil : CallRecord(id: "", state: state, since: since, muted: muted)
+            payload = .call(CallEvent(user: try string("user"), call: call))
+        case "phone":
+            guard let loggedIn = p["logged_in"]?.boolValue else { throw fail("logged_in") }
+            payload = .phone(user: try string("user"), loggedIn: loggedIn)
         default:
             throw fail("type")
         }

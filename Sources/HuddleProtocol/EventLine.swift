@@ -21,6 +21,7 @@ struct EventLine {
             line.int("available", figures.available)
             line.int("max_on_break", figures.maxOnBreak)
             line.int("on_break", figures.onBreak)
+            line.int("on_call", figures.onCall)
             line.int("required", figures.required)
             if figures.requiredFrom != nil, let from = figures.json["required_from"] {
                 line.key("required_from")

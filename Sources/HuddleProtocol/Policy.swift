@@ -19,10 +19,54 @@ public struct Policy: Sendable, Equatable {
     public var serviceLevelTarget: Double = 0.8
     public var serviceLevelWithinS: Int64 = 20
     public var shrinkageFloor: Int64 = 1
+    /// The phone rules (SPEC §10), under `calls`.
+    public var calls = Calls()
     /// Read-only on the wire: set by the daemon when a version is stored.
     public var version: Int64 = 1
 
     public init() {}
+
+    /// `calls.*`: what a phone-system bridge's call states set off.
+    public struct Calls: Sendable, Equatable {
+        /// After Call Work by `system` when a call ends while the agent is `available`.
+        public var acwAfterCall = true
+        /// A reminder to the agent every this many seconds of a hold.
+        public var holdCheckinS: Int64 = 150
+        /// `long_hold` for supervisors past this many seconds of a hold.
+        public var holdAlertAfterS: Int64 = 600
+        /// One reminder to use hold instead, after this many seconds muted.
+        public var muteRemindAfterS: Int64 = 30
+        /// Offline with the phone still logged in this long: a reminder and `phone_still_logged_in`.
+        public var phoneLogoutGraceS: Int64 = 300
+
+        public init() {}
+
+        var json: JSONValue {
+            [
+                "acw_after_call": .bool(acwAfterCall), "hold_checkin_s": .int(holdCheckinS),
+                "hold_alert_after_s": .int(holdAlertAfterS), "mute_remind_after_s": .int(muteRemindAfterS),
+                "phone_logout_grace_s": .int(phoneLogoutGraceS),
+            ]
+        }
+
+        func merging(_ value: JSONValue, path: String) throws(RPCError) -> Calls {
+            var c = self
+            for (name, v) in try Policy.object(value, path).sorted(by: { $0.key < $1.key }) {
+                let key = "\(path).\(name)"
+                switch name {
+                case "acw_after_call":
+                    guard case .bool(let on) = v else { throw .invalidParam(key, "\(key) must be true or false") }
+                    c.acwAfterCall = on
+                case "hold_checkin_s": c.holdCheckinS = try Policy.integer(v, key, min: 1)
+                case "hold_alert_after_s": c.holdAlertAfterS = try Policy.integer(v, key, min: 1)
+                case "mute_remind_after_s": c.muteRemindAfterS = try Policy.integer(v, key, min: 1)
+                case "phone_logout_grace_s": c.phoneLogoutGraceS = try Policy.integer(v, key, min: 1)
+                default: throw .invalidParam(key, "unknown key \(key)")
+                }
+            }
+            return c
+        }
+    }
 
     public func limit(for status: Status) -> Int64? {
         limits[status]
@@ -48,6 +92,7 @@ public struct Policy: Sendable, Equatable {
             "queue_report_every_s": queueReportEveryS.map(JSONValue.int) ?? .null,
             "service_level": ["target": .double(serviceLevelTarget), "within_s": .int(serviceLevelWithinS)],
             "shrinkage_floor": .int(shrinkageFloor),
+            "calls": calls.json,
             "version": .int(version),
         ]
     }
@@ -111,6 +156,7 @@ public struct Policy: Sendable, Equatable {
                     }
                 }
             case "shrinkage_floor": p.shrinkageFloor = try Self.integer(value, path, min: 0)
+            case "calls": p.calls = try p.calls.merging(value, path: path)
             case "version" where allowVersion: p.version = try Self.integer(value, path, min: 1)
             case "version": throw .invalidParam(path, "\(path) is read-only")
             default: throw .invalidParam(path, "unknown key \(path)")

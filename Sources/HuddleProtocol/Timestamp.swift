@@ -17,6 +17,11 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         Timestamp(milliseconds: milliseconds + ms)
     }
 
+    /// Whole seconds from `earlier` to this time (negative when it is later).
+    public func seconds(since earlier: Timestamp) -> Int64 {
+        (milliseconds - earlier.milliseconds) / 1000
+    }
+
     public var description: String { rfc3339 }
     public var json: JSONValue { .string(rfc3339) }
 

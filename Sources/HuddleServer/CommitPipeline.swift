@@ -67,6 +67,8 @@ struct CommitPipeline<Reply> {
     private var absentSince: [String: Timestamp] = [:]
     /// Which status period each user was already reminded of.
     private var reminded: [String: Timestamp] = [:]
+    /// Which hold check-ins, mutes and forgotten phone logouts were already reminded.
+    private var callReminded = CallReminders()
 
     /// Nothing in flight and nothing queued.
     var isIdle: Bool { !committing && pending.isEmpty }
@@ -136,9 +138,10 @@ struct CommitPipeline<Reply> {
             events += working.setPresence(user: user, connected: false, now: now)
         }
         let (timerEvents, reminders) = working.runTimers(absentSince: absentSince, reminded: &reminded, now: now)
-        events += timerEvents
+        let (callEvents, callReminders) = working.runCallTimers(reminded: &callReminded, now: now)
+        events += timerEvents + callEvents
         events += settle(Array(working.teams.keys), now: now)
-        return (events, reminders)
+        return (events, reminders + callReminders)
     }
 
     // MARK: The queue

@@ -37,6 +37,7 @@ extension Hub {
             case .alertAck: try acknowledge(request, session)
             case .reportTimeInStatus: try report(request, session)
             case .queueReport: try reportQueue(request, session)
+            case .phoneUpdate: try updatePhone(request, session)
             }
         } catch {
             if lookFirst, error.code == .unknownEntity,
@@ -258,6 +259,27 @@ extension Hub {
         try change { state throws(RPCError) in
             let events = try state.pipeline.working.reportQueue(report, team: team, now: now)
             return (events, Reply(session: session, id: request.id, result: ["seq": .int(events[0].seq)]))
+        }
+    }
+
+    /// `phone.update`: `{seqs}` maps each team to the last team-stream seq the update caused
+    /// there (its `call` event, an automatic After Call Work), and `supervisors_seqs` likewise
+    /// for a phone login or logout and the alerts it closed; both empty when nothing changed.
+    private func updatePhone(_ request: RPCRequest, _ session: Session) throws(RPCError) {
+        let update = try PhoneUpdate(params: request.params)
+        let now = clock.now()
+        try change { state throws(RPCError) in
+            let events = try state.pipeline.working.updatePhone(by: session.user, update, now: now)
+            var seqs: [String: JSONValue] = [:]
+            var supervisorsSeqs: [String: JSONValue] = [:]
+            for event in events {
+                switch event.stream {
+                case .team: seqs[event.team] = .int(event.seq)
+                case .supervisors: supervisorsSeqs[event.team] = .int(event.seq)
+                }
+            }
+            let result: JSONValue = ["seqs": .object(seqs), "supervisors_seqs": .object(supervisorsSeqs)]
+            return (events, Reply(session: session, id: request.id, result: result))
         }
     }
 

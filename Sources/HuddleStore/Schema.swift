@@ -97,6 +97,11 @@ enum Schema {
         migrator.registerMigration("v5-prune-by-seq") { db in
             try db.execute(sql: "DROP INDEX IF EXISTS events_at")
         }
+        // What a phone-system bridge said of each agent's phone (SPEC §10), as one JSON object
+        // (`PhoneState.json`): the call in progress with its id, the login, the alerts' marks.
+        migrator.registerMigration("v6-phone") { db in
+            try db.execute(sql: "ALTER TABLE users ADD COLUMN phone TEXT")
+        }
         return migrator
     }
 }

@@ -106,7 +106,7 @@ extension Store {
         case let .alertAck(id, by, note, at):
             try db.cachedStatement(sql: "UPDATE alerts SET ack_by = ?, ack_at = ?, ack_note = ? WHERE id = ?").execute(
                 arguments: [by, at.milliseconds, note, id])
-        case .status, .presence, .message, .coverage, .waitlist, .waitlistReady, .queue:
+        case .status, .presence, .message, .coverage, .waitlist, .waitlistReady, .queue, .call, .phone:
             break
         }
     }
@@ -130,6 +130,11 @@ extension Store {
                 bind.int(7, user.overdueAlertedSince?.milliseconds)
                 bind.text(8, user.name)
             }
+        }
+        for phone in state.phones {
+            try db.cachedStatement(sql: "UPDATE users SET phone = ? WHERE name = ?").execute(arguments: [
+                String(decoding: JSONWriter.encode(phone.phone.json), as: UTF8.self), phone.user,
+            ])
         }
         for presence in state.presence {
             try db.cachedStatement(

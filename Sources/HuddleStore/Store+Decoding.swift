@@ -33,6 +33,15 @@ extension Store {
         }
     }
 
+    /// A user's phone (NULL: no bridge has said anything of it).
+    static func phone(_ text: String?, of user: String) throws -> PhoneState {
+        guard let text else { return .unknown }
+        guard let json = try? JSONParser.parse(text), let phone = PhoneState(json: json) else {
+            throw CorruptRow(description: "huddle.sqlite: the phone of user '\(user)' cannot be read: \(text.prefix(80))")
+        }
+        return phone
+    }
+
     /// A team's JSON column (its waitlist, coverage or queue) read back; nil only for NULL.
     static func teamColumn<T>(_ text: String?, _ column: String, of team: String, _ read: (JSONValue) -> T?) throws -> T? {
         guard let text else { return nil }

@@ -37,7 +37,7 @@ extension Store {
             db,
             sql: """
                 SELECT name, role, token_key, status, note, since, expected_until, status_by, status_reason,
-                    overdue_alerted_since
+                    overdue_alerted_since, phone
                 FROM users
                 """)
         {
@@ -49,7 +49,8 @@ extension Store {
                 by: row["status_by"], reason: (row["status_reason"] as String?).flatMap(StatusReason.init(rawValue:)))
             floor.users[name] = UserState(
                 name: name, role: try Self.role(row["role"], of: name), teams: [], status: record,
-                overdueAlertedSince: (row["overdue_alerted_since"] as Int64?).map(Timestamp.init(milliseconds:)))
+                overdueAlertedSince: (row["overdue_alerted_since"] as Int64?).map(Timestamp.init(milliseconds:)),
+                phone: try Self.phone(row["phone"], of: name))
             tokenKeys[name] = row["token_key"]
         }
         for row in try Row.fetchAll(

@@ -15,7 +15,7 @@ struct Huddle: AsyncParsableCommand {
             Login.self, Logout.self, StatusCommand.self, Break.self, Lunch.self, Back.self, Meeting.self,
             Training.self, Admin.self, AfterCallWork.self, Offline.self, Say.self, Who.self, Watch.self,
             WaitlistCommand.self, Alerts.self, Ack.self, Force.self, PolicyCommand.self, ReportCommand.self,
-            Board.self, QueueCommand.self,
+            Board.self, QueueCommand.self, Phone.self,
         ])
 
     @OptionGroup var options: GlobalOptions

@@ -15,8 +15,35 @@ import Testing
         #expect(json["queue_report_every_s"] == .null)
         #expect(json["service_level"] == ["target": 0.8, "within_s": 20])
         #expect(json["presence_grace_s"] == 10)
-        #expect(json.objectValue?.count == 12)
+        #expect(
+            json["calls"]
+                == [
+                    "acw_after_call": true, "hold_checkin_s": 150, "hold_alert_after_s": 600, "mute_remind_after_s": 30,
+                    "phone_logout_grace_s": 300,
+                ])
+        #expect(json.objectValue?.count == 13)
         #expect(try Policy.decode(json) == Policy())
+    }
+
+    @Test func theCallKeysMergeAndAStoredPolicyFromBeforeThemTakesTheirDefaults() throws {
+        let merged = try Policy().merging(["calls": ["hold_checkin_s": 120, "acw_after_call": false]])
+        #expect(merged.calls.holdCheckinS == 120 && !merged.calls.acwAfterCall && merged.calls.holdAlertAfterS == 600)
+        for (patch, param) in [
+            (["calls": ["hold_checkin_s": 0]] as [String: JSONValue], "policy.calls.hold_checkin_s"),
+            (["calls": ["acw_after_call": 1]], "policy.calls.acw_after_call"),
+            (["calls": ["hugs": 1]], "policy.calls.hugs"),
+            (["calls": 5], "policy.calls"),
+        ] {
+            do {
+                _ = try Policy().merging(patch)
+                Issue.record("accepted \(patch)")
+            } catch {
+                #expect(error.data?["param"]?.stringValue == param)
+            }
+        }
+        var old = Policy().json.objectValue ?? [:]
+        old["calls"] = nil
+        #expect(try Policy.decode(.object(old)).calls == Policy.Calls())
     }
 
     @Test func mergesNestedKeysOneByOne() throws {

@@ -145,6 +145,12 @@ public struct TeamBoard: Sendable, Equatable {
             noteAlert(OpenAlert(alert))
         case .alertAck(let id, _, _, _):
             alerts?.removeAll { $0.id == id }
+        case .call(let change):
+            guard let index = members.firstIndex(where: { $0.user == change.user }) else { break }
+            members[index].call = change.call
+        case let .phone(user, loggedIn):
+            guard let index = members.firstIndex(where: { $0.user == user }) else { break }
+            members[index].phoneLoggedIn = loggedIn
         }
     }
 

@@ -58,7 +58,24 @@ public enum EventText {
             var text = "acknowledged alert #\(id)"
             if !note.isEmpty { text += ": \(clean(note))" }
             return (clean(by), text)
+        case .call(let change):
+            return (clean(change.user), callText(change.call))
+        case let .phone(user, loggedIn):
+            return (clean(user), loggedIn ? "logged into the phone" : "logged out of the phone")
         }
+    }
+
+    /// `on a call`, `customer on hold (muted)`, `call ended`.
+    public static func callText(_ call: CallRecord?) -> String {
+        guard let call else { return "call ended" }
+        let text =
+            switch call.state {
+            case .ringing: "phone ringing"
+            case .talking: "on a call"
+            case .onHold: "customer on hold"
+            case .none: "call ended"
+            }
+        return call.muted ? text + " (muted)" : text
     }
 
     /// An event this client cannot read (a type, status or alert kind of a newer server), shown

@@ -65,6 +65,10 @@ public struct Member: Sendable, Equatable {
     public var since: Timestamp?
     public var expectedUntil: Timestamp?
     public var connected: Bool
+    /// The call a phone-system bridge reported (SPEC §10); its `id` is empty, as the wire has none.
+    public var call: CallRecord? = nil
+    /// Whether the phone is logged in; supervisors only, nil until a bridge has said.
+    public var phoneLoggedIn: Bool? = nil
 
     /// The label for a known status, the wire name otherwise.
     public var statusLabel: String { status?.label ?? statusName }
@@ -88,7 +92,16 @@ extension Member {
             statusName: statusName, note: json["note"]?.stringValue ?? "",
             since: json["since"]?.stringValue.flatMap { Timestamp(rfc3339: $0) },
             expectedUntil: json["expected_until"]?.stringValue.flatMap { Timestamp(rfc3339: $0) },
-            connected: json["connected"]?.boolValue ?? false)
+            connected: json["connected"]?.boolValue ?? false, call: Self.call(json["call"]),
+            phoneLoggedIn: json["phone_logged_in"]?.boolValue)
+    }
+
+    /// A snapshot's `{state, since, muted}`; nil for null or a state this client does not know.
+    static func call(_ json: JSONValue?) -> CallRecord? {
+        guard let json, let state = json["state"]?.stringValue.flatMap(CallState.init(rawValue:)), state != .none,
+            let since = json["since"]?.stringValue.flatMap(Timestamp.init(rfc3339:))
+        else { return nil }
+        return CallRecord(id: "", state: state, since: since, muted: json["muted"]?.boolValue ?? false)
     }
 }
 
