@@ -16,11 +16,16 @@ public struct PhoneUpdate: Sendable, Equatable {
     public var user: String
     public var loggedIn: Bool?
     public var call: Call
+    /// When the phone system saw it (Amazon Connect's `EventTimestamp`): a state's `since`, so
+    /// that a batch delivered a minute late still times the hold from its start. Never later
+    /// than the daemon's now, never before the call's previous state.
+    public var at: Timestamp?
 
-    public init(user: String, loggedIn: Bool? = nil, call: Call = .unchanged) {
+    public init(user: String, loggedIn: Bool? = nil, call: Call = .unchanged, at: Timestamp? = nil) {
         self.user = user
         self.loggedIn = loggedIn
         self.call = call
+        self.at = at
     }
 
     /// The longest call id taken: Amazon Connect's are UUIDs (36 characters).
@@ -29,6 +34,12 @@ public struct PhoneUpdate: Sendable, Equatable {
     public init(params: Params) throws(RPCError) {
         user = try params.string("user")
         loggedIn = try params.optionalBool("logged_in")
+        if let text = try params.optionalString("at") {
+            guard let time = Timestamp(rfc3339: text) else { throw .invalidParam("at", "at must be an RFC 3339 time") }
+            at = time
+        } else {
+            at = nil
+        }
         switch params["call"] {
         case nil:
             call = .unchanged
@@ -158,11 +169,11 @@ extension Floor {
         var call = update.call
         // The phone cannot hold a call once it is logged out.
         if update.loggedIn == false, call == .unchanged { call = .endedAny }
-        events += changeCall(of: agent.name, call, now: now)
+        events += changeCall(of: agent.name, call, at: update.at, now: now)
         return events
     }
 
-    mutating func changeCall(of name: String, _ update: PhoneUpdate.Call, now: Timestamp) -> [Event] {
+    mutating func changeCall(of name: String, _ update: PhoneUpdate.Call, at: Timestamp?, now: Timestamp) -> [Event] {
         guard let agent = users[name] else { return [] }
         let current = agent.phone.call
         switch update {
@@ -179,9 +190,10 @@ extension Floor {
             guard id != agent.phone.endedCall else { return [] }
             let same = current?.id == id
             if same, current?.state == state, current?.muted == muted { return [] }
+            let seen = max(min(at ?? now, now), same ? current?.since ?? .init(milliseconds: 0) : .init(milliseconds: 0))
             let record = CallRecord(
-                id: id, state: state, since: same && current?.state == state ? current?.since ?? now : now,
-                muted: muted, mutedSince: muted ? (same && current?.muted == true ? current?.mutedSince ?? now : now) : nil)
+                id: id, state: state, since: same && current?.state == state ? current?.since ?? seen : seen,
+                muted: muted, mutedSince: muted ? (same && current?.muted == true ? current?.mutedSince ?? seen : seen) : nil)
             let change = CallEvent(user: name, call: record, ended: same ? nil : current?.id)
             var events = agent.teams.sorted().map { emit(team: $0, .call(change), at: now) }
             if current?.state == .onHold && !(same && state == .onHold) {
@@ -228,5 +240,29 @@ extension Floor {
         (users[name]?.teams ?? []).contains { team in
             teams[team]?.openAlerts.values.contains { $0.kind == kind && $0.user == name } ?? false
         }
+    }
+
+    /// A status the phone system set (an Amazon Connect agent status named like a Huddle
+    /// status), mirrored by the bridge: the phone already did it, so no coverage rule applies,
+    /// and a team it leaves in breach gets `coverage_breach` as after an agent's own move. The
+    /// same status again changes nothing (the note stays).
+    public mutating func mirrorStatus(by sender: String, user name: String, _ status: Status, now: Timestamp)
+        throws(RPCError) -> [Event]
+    {
+        let bridge = try user(sender)
+        guard bridge.role == .bot || bridge.role == .supervisor || bridge.role == .admin else {
+            throw .forbidden("phone updates come from bridges (bots)")
+        }
+        guard let agent = users[name], agent.role == .agent, !agent.teams.isEmpty,
+            bridge.role == .admin || !Set(bridge.teams).isDisjoint(with: agent.teams)
+        else { throw .forbidden("\(name) is not an agent of \(sender)'s teams") }
+        guard agent.status.status != status else { return [] }
+        let counted = counts(name) ? agent.teams : []
+        var events = try applyStatus(to: agent, status: status, note: "", expectedSeconds: nil, by: sender, reason: nil, now: now)
+        if status != .available && status != .afterCallWork { events += leaveWaitlists(name, now: now) }
+        for team in counted.sorted() {
+            if let alert = breachAlert(team: team, after: name, now: now) { events.append(alert) }
+        }
+        return events
     }
 }

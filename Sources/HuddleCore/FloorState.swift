@@ -9,10 +9,13 @@ public struct UserState: Sendable, Equatable {
     public var overdueAlertedSince: Timestamp?
     /// What a phone-system bridge says of the agent's phone (SPEC §10).
     public var phone: PhoneState
+    /// The name the phone system knows them by (`huddled user set NAME --phone-id ID`); an
+    /// admin fact like the role, not the event log's.
+    public var phoneID: String?
 
     public init(
         name: String, role: Role, teams: [String], status: StatusRecord, overdueAlertedSince: Timestamp? = nil,
-        phone: PhoneState = .unknown
+        phone: PhoneState = .unknown, phoneID: String? = nil
     ) {
         self.name = name
         self.role = role
@@ -20,6 +23,7 @@ public struct UserState: Sendable, Equatable {
         self.status = status
         self.overdueAlertedSince = overdueAlertedSince
         self.phone = phone
+        self.phoneID = phoneID
     }
 }
 
@@ -230,6 +234,7 @@ extension Floor {
             var user = self.users[name] ?? fresh
             user.role = fresh.role
             user.teams = fresh.teams
+            user.phoneID = fresh.phoneID
             users[name] = user
         }
         var teams: [String: TeamState] = [:]

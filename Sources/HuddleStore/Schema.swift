@@ -102,6 +102,14 @@ enum Schema {
         migrator.registerMigration("v6-phone") { db in
             try db.execute(sql: "ALTER TABLE users ADD COLUMN phone TEXT")
         }
+        // The name a phone system knows the user by (Amazon Connect's username), for bridges.
+        migrator.registerMigration("v7-phone-id") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE users ADD COLUMN phone_id TEXT;
+                    CREATE UNIQUE INDEX users_phone_id ON users (phone_id) WHERE phone_id IS NOT NULL;
+                    """)
+        }
         return migrator
     }
 }

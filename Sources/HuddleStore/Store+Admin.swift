@@ -8,6 +8,7 @@ public struct UserRow: Sendable, Equatable {
     public var role: Role
     public var teams: [String]
     public var tokenKey: String
+    public var phoneID: String?
 }
 
 public struct TeamRow: Sendable, Equatable {
@@ -64,10 +65,11 @@ extension Store {
     }
 
     /// Adds a user and returns their token (shown once; only its hash is kept). Teams must exist.
-    public func addUser(_ name: String, role: Role, teams: [String], now: Timestamp) throws -> String {
+    public func addUser(_ name: String, role: Role, teams: [String], phoneID: String? = nil, now: Timestamp) throws -> String {
         guard Self.validName(name), name != "system" else {
             throw StoreError.invalid("user names use a-z, 0-9, '-', '_' and '.', at most 64 characters ('system' is reserved)")
         }
+        if let phoneID { try Self.checkPhoneID(phoneID) }
         let issued = Tokens.issue()
         try pool.write { db in
             if try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE name = ?", arguments: [name]) != nil {
@@ -75,10 +77,10 @@ extension Store {
             }
             try db.execute(
                 sql: """
-                    INSERT INTO users (name, role, token_key, token_hash, created_at, since)
-                    VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT INTO users (name, role, token_key, token_hash, created_at, since, phone_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [name, role.rawValue, issued.key, Data(issued.hash), now.milliseconds, now.milliseconds])
+                arguments: [name, role.rawValue, issued.key, Data(issued.hash), now.milliseconds, now.milliseconds, phoneID])
             let userID = db.lastInsertedRowID
             try Self.insertMemberships(db, userID: userID, teams: teams)
             try Self.bumpAdminVersion(db)
@@ -117,6 +119,28 @@ extension Store {
         }
     }
 
+    /// Sets (or, with nil, clears) the id a phone system knows the user by.
+    public func setPhoneID(_ name: String, _ phoneID: String?) throws {
+        if let phoneID { try Self.checkPhoneID(phoneID) }
+        try pool.write { db in
+            if let phoneID,
+                let holder = try String.fetchOne(
+                    db, sql: "SELECT name FROM users WHERE phone_id = ? AND name != ?", arguments: [phoneID, name])
+            {
+                throw StoreError.exists("phone id \(phoneID) (user \(holder) has it)")
+            }
+            try db.execute(sql: "UPDATE users SET phone_id = ? WHERE name = ?", arguments: [phoneID, name])
+            guard db.changesCount == 1 else { throw StoreError.notFound("user \(name)") }
+            try Self.bumpAdminVersion(db)
+        }
+    }
+
+    /// Printable, no spaces, at most 256 characters: an Amazon Connect username, an agent ARN.
+    static func checkPhoneID(_ id: String) throws {
+        guard !id.isEmpty, id.unicodeScalars.count <= 256, id.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F })
+        else { throw StoreError.invalid("a phone id is 1 to 256 characters without spaces or controls") }
+    }
+
     /// Adds `name` to more teams.
     public func addMembership(_ name: String, teams: [String]) throws {
         try pool.write { db in
@@ -142,11 +166,11 @@ extension Store {
         {
             teamsByUser[row["user"], default: []].append(row["team"])
         }
-        return try Row.fetchAll(db, sql: "SELECT name, role, token_key FROM users ORDER BY name").map { row in
+        return try Row.fetchAll(db, sql: "SELECT name, role, token_key, phone_id FROM users ORDER BY name").map { row in
             let name: String = row["name"]
             return UserRow(
                 name: name, role: try Self.role(row["role"], of: name), teams: teamsByUser[name] ?? [],
-                tokenKey: row["token_key"])
+                tokenKey: row["token_key"], phoneID: row["phone_id"])
         }
     }
 

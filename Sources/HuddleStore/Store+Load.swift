@@ -37,7 +37,7 @@ extension Store {
             db,
             sql: """
                 SELECT name, role, token_key, status, note, since, expected_until, status_by, status_reason,
-                    overdue_alerted_since, phone
+                    overdue_alerted_since, phone, phone_id
                 FROM users
                 """)
         {
@@ -50,7 +50,7 @@ extension Store {
             floor.users[name] = UserState(
                 name: name, role: try Self.role(row["role"], of: name), teams: [], status: record,
                 overdueAlertedSince: (row["overdue_alerted_since"] as Int64?).map(Timestamp.init(milliseconds:)),
-                phone: try Self.phone(row["phone"], of: name))
+                phone: try Self.phone(row["phone"], of: name), phoneID: row["phone_id"])
             tokenKeys[name] = row["token_key"]
         }
         for row in try Row.fetchAll(

@@ -83,7 +83,7 @@ struct TeamCommand: ParsableCommand {
 struct UserCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user", abstract: "Manage users and their tokens.",
-        subcommands: [Add.self, List.self, Remove.self, Token.self])
+        subcommands: [Add.self, Set.self, List.self, Remove.self, Token.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -91,6 +91,8 @@ struct UserCommand: ParsableCommand {
         @Argument(help: "The user's name.") var name: String
         @Option(help: "agent, supervisor, bot or admin.") var role: String
         @Option(name: .customLong("team"), help: "A team to join (repeatable).") var teams: [String] = []
+        @Option(help: "The name the phone system knows them by (Amazon Connect's username), for bridges.")
+        var phoneId: String?
         @OptionGroup var data: DataOption
 
         func validate() throws {
@@ -99,20 +101,39 @@ struct UserCommand: ParsableCommand {
 
         func run() async throws {
             guard let role = Role(rawValue: role) else { throw ValidationError("role must be agent, supervisor, bot or admin") }
-            let token = try openStore(data).addUser(name, role: role, teams: teams, now: SystemWallClock().now())
+            let token = try openStore(data).addUser(
+                name, role: role, teams: teams, phoneID: phoneId, now: SystemWallClock().now())
             await tellDaemon(data)
             print("user \(name) (\(role.rawValue)) added\(teams.isEmpty ? "" : " to \(teams.joined(separator: ", "))"); token:")
             print(token)
         }
     }
 
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change a user: the name the phone system knows them by (--phone-id ID, or --phone-id '' to clear it).")
+        @Argument var name: String
+        @Option(help: "The name the phone system knows them by (Amazon Connect's username); empty clears it.")
+        var phoneId: String
+        @OptionGroup var data: DataOption
+
+        func run() async throws {
+            try openStore(data).setPhoneID(name, phoneId.isEmpty ? nil : phoneId)
+            await tellDaemon(data)
+            print(phoneId.isEmpty ? "user \(name): phone id cleared" : "user \(name): phone id \(phoneId)")
+        }
+    }
+
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List users with role and teams.")
+        static let configuration = CommandConfiguration(
+            abstract: "List users with role and teams (and the phone id, for those who have one).")
         @OptionGroup var data: DataOption
 
         func run() throws {
             for user in try openStore(data).listUsers() {
-                print("\(user.name)\t\(user.role.rawValue)\t\(user.teams.joined(separator: ","))")
+                var line = "\(user.name)\t\(user.role.rawValue)\t\(user.teams.joined(separator: ","))"
+                if let phoneID = user.phoneID { line += "\tphone:\(phoneID)" }
+                print(line)
             }
         }
     }

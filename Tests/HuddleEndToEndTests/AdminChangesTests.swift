@@ -121,6 +121,11 @@ import Testing
     /// delaying a real user's sign-in; the looks are shared, so it costs a few reads, not one
     /// per token.
     @Test func unknownTokensAreRefusedWithoutHoldingUpOthers() async throws {
+        // Fifty TLS handshakes at once: heavy, so one heavy test at a time.
+        try await HeavyTests.one { try await bodyUnknownTokensAreRefusedWithoutHoldingUpOthers() }
+    }
+
+    func bodyUnknownTokensAreRefusedWithoutHoldingUpOthers() async throws {
         let daemon = try TestDaemon()
         try await daemon.addTeam("floor-a")
         let alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])

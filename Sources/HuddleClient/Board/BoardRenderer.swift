@@ -282,6 +282,9 @@ public struct BoardRenderer {
             let statusStyle: BoardStyle = member.status == .available ? .green : base
             line.append(pad(row.status, statusWidth + 2), statusStyle)
             line.append(pad(row.time, timeWidth + 2), row.over ? BoardStyle.red.with(bold: true) : base)
+            if let call = MemberText.call(member, now: now) {
+                line.append("☎ \(call)  ", member.call?.state == .onHold ? BoardStyle.amber.with(bold: true) : .plain)
+            }
             line.append(clean(member.note), base)
             lines.append(line)
         }

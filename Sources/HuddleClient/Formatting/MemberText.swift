@@ -12,19 +12,38 @@ public enum MemberText {
         return text
     }
 
-    /// Columns: connected marker, user, status, for how long, note. Sorted by user name.
+    /// `on hold 3m`, `talking 2m (muted)`, `ringing`: the call a bridge reported, nil for none.
+    public static func call(_ member: Member, now: Timestamp) -> String? {
+        guard let call = member.call else { return nil }
+        var text: String =
+            switch call.state {
+            case .ringing: "ringing"
+            case .talking: "talking"
+            case .onHold: "on hold"
+            case .none: "call ended"
+            }
+        if call.state != .ringing { text += " " + DurationText.short(from: call.since, to: now) }
+        if call.muted { text += " (muted)" }
+        return text
+    }
+
+    /// Columns: connected marker, user, status, for how long, the call (when anyone is on
+    /// one), note. Sorted by user name.
     public static func table(_ members: [Member], now: Timestamp, noteWidth: Int = 48) -> String {
-        var rows: [[String]] = [["", "USER", "STATUS", "FOR", "NOTE"]]
+        let calls = members.contains { $0.call != nil }
+        var rows: [[String]] = [["", "USER", "STATUS", "FOR"] + (calls ? ["CALL"] : []) + ["NOTE"]]
         for member in members.sorted(by: { $0.user < $1.user }) {
-            rows.append([
+            var row = [
                 member.connected ? "●" : " ",
                 TextRules.sanitizedForTerminal(member.user),
                 TextRules.sanitizedForTerminal(member.statusLabel),
                 elapsed(member, now: now),
-                truncated(TextRules.sanitizedForTerminal(member.note), to: noteWidth),
-            ])
+            ]
+            if calls { row.append(call(member, now: now) ?? "") }
+            row.append(truncated(TextRules.sanitizedForTerminal(member.note), to: noteWidth))
+            rows.append(row)
         }
-        var widths = [Int](repeating: 0, count: 5)
+        var widths = [Int](repeating: 0, count: rows[0].count)
         for row in rows {
             for (column, cell) in row.enumerated() { widths[column] = max(widths[column], cell.count) }
         }
@@ -56,6 +75,7 @@ public enum MemberText {
                 text += " (\(planned) planned, \(DurationText.short(from: until, to: now)) over)"
             }
         }
+        if let call = call(member, now: now) { text += ", on the phone: \(call)" }
         if !member.connected { text += ", not connected" }
         return text
     }

@@ -33,11 +33,16 @@ extension HTTPRoutes {
     /// address that failed too often is answered 429 for a token the daemon does not already
     /// know, without a look at the admin changes (a known token still works: a bot behind the
     /// same NAT as a guesser keeps posting).
-    func authenticate(_ request: Request, from address: String) async throws(HTTPFailure) -> (token: String, user: String) {
+    /// `given` is a token the request carries elsewhere than in `Authorization` (Firehose's
+    /// access key header).
+    func authenticate(_ request: Request, token given: String? = nil, from address: String) async throws(HTTPFailure)
+        -> (token: String, user: String)
+    {
         let now = ConnectionHandler.monotonicMillis()
         let blockedFor = authFailures.blocked(address, nowMillis: now)
         do throws(HTTPFailure) {
-            let token = try Self.bearerToken(request.headers[.authorization])
+            let token: String
+            if let given { token = given } else { token = try Self.bearerToken(request.headers[.authorization]) }
             do {
                 return (token, try await hub.authenticate(token: token, mayLook: blockedFor == nil))
             } catch {

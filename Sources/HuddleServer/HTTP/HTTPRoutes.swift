@@ -4,8 +4,8 @@ import Hummingbird
 import Logging
 import NIOCore
 
-/// The HTTP side (SPEC §5, §7): `POST /v1/teams/{team}/queue` for bots, `GET /healthz` and
-/// `GET /metrics`. Every error is a JSON body with a word for its code, including unknown paths
+/// The HTTP side (SPEC §5, §7, §10): `POST /v1/teams/{team}/queue` and
+/// `POST /v1/bridges/amazon-connect` for bots, `GET /healthz` and `GET /metrics`. Every error is a JSON body with a word for its code, including unknown paths
 /// (404) and wrong methods (405, with `Allow`). Routing is three paths, so it is a switch here
 /// rather than a router: that is what lets 404 and 405 answer in the same JSON shape.
 struct HTTPRoutes: HTTPResponder {
@@ -15,11 +15,12 @@ struct HTTPRoutes: HTTPResponder {
         case healthz
         case metrics
         case queue(team: String)
+        case amazonConnect
 
         var allowed: [HTTPRequest.Method] {
             switch self {
             case .healthz, .metrics: [.get, .head]
-            case .queue: [.post]
+            case .queue, .amazonConnect: [.post]
             }
         }
     }
@@ -32,12 +33,16 @@ struct HTTPRoutes: HTTPResponder {
     let tls: Bool
     let buckets = TokenBuckets()
     let authFailures = AuthFailureBuckets()
+    /// Which Connect agent ARN is which user, as learned from the records (`AgentDirectory`).
+    let agents = AgentDirectory()
+    let firehoseRequests = RecentRequests()
     let logger: Logger
 
     static func route(path: String) -> Route? {
         switch path {
         case "/healthz": return .healthz
         case "/metrics": return .metrics
+        case "/v1/bridges/amazon-connect": return .amazonConnect
         default:
             let parts = path.split(separator: "/", omittingEmptySubsequences: false)
             guard parts.count == 5, parts[0].isEmpty, parts[1] == "v1", parts[2] == "teams", !parts[3].isEmpty,
@@ -97,6 +102,8 @@ struct HTTPRoutes: HTTPResponder {
                 body: .init(byteBuffer: ByteBuffer(bytes: text)))
         case .queue(let team):
             return try await queue(request, team: team, from: address)
+        case .amazonConnect:
+            return try await amazonConnect(request, from: address)
         }
     }
 
