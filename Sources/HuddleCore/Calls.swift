@@ -181,10 +181,10 @@ extension Floor {
             return []
         case .endedAny:
             guard let current else { return [] }
-            return endCall(current, of: agent, now: now)
+            return endCall(current, of: agent, at: at, now: now)
         case .ended(let id):
             guard let current, current.id == id else { return [] }
-            return endCall(current, of: agent, now: now)
+            return endCall(current, of: agent, at: at, now: now)
         case let .live(given, state, muted):
             let id = given ?? current?.id ?? "huddle-\(now.milliseconds)"
             guard id != agent.phone.endedCall else { return [] }
@@ -207,8 +207,8 @@ extension Floor {
     /// `available` is put in After Call Work by `system` when a team of theirs asks for it
     /// (`calls.acw_after_call`). An agent who took a wellbeing break is not `available`, so
     /// the break stands; one who takes it after this still gets it, as always.
-    mutating func endCall(_ call: CallRecord, of agent: UserState, now: Timestamp) -> [Event] {
-        let change = CallEvent(user: agent.name, call: nil, ended: call.id)
+    mutating func endCall(_ call: CallRecord, of agent: UserState, at: Timestamp?, now: Timestamp) -> [Event] {
+        let change = CallEvent(user: agent.name, call: nil, ended: call.id, endedAt: max(min(at ?? now, now), call.since))
         var events = agent.teams.sorted().map { emit(team: $0, .call(change), at: now) }
         if call.state == .onHold {
             events += clearAlerts(.longHold, of: agent.name, note: "the hold ended", now: now)

@@ -1,5 +1,16 @@
 import HuddleProtocol
 
+/// A stored event of a report's kind: when it was stored and what it said.
+public struct StoredChange<Event: Sendable & Equatable>: Sendable, Equatable {
+    public var at: Timestamp
+    public var event: Event
+
+    public init(at: Timestamp, event: Event) {
+        self.at = at
+        self.event = event
+    }
+}
+
 /// `report.time_in_status`: for each user and status, the seconds spent in it within a period,
 /// how many status periods overlapped it, and how many of those outlasted their limit or
 /// planned return. Computed from the event log alone.
@@ -20,15 +31,7 @@ public enum TimeInStatusReport {
     }
 
     /// A stored status event: when it happened and what it said.
-    public struct Change: Sendable, Equatable {
-        public var at: Timestamp
-        public var event: StatusEvent
-
-        public init(at: Timestamp, event: StatusEvent) {
-            self.at = at
-            self.event = event
-        }
-    }
+    public typealias Change = StoredChange<StatusEvent>
 
     /// `changes` are the team's status events, oldest first (those after `to` only tell when the
     /// periods open at `to` ended). `limit` gives the limit of a status under the policy in force

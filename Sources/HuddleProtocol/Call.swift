@@ -42,18 +42,21 @@ public struct CallEvent: Sendable, Equatable {
     public var user: String
     public var call: CallRecord?
     public var ended: String?
+    /// When a call that ended did (the bridge's time); nil: the event's own time.
+    public var endedAt: Timestamp?
 
-    public init(user: String, call: CallRecord?, ended: String? = nil) {
+    public init(user: String, call: CallRecord?, ended: String? = nil, endedAt: Timestamp? = nil) {
         self.user = user
         self.call = call
         self.ended = ended
+        self.endedAt = endedAt
     }
 
-    /// `{user, state, since, muted}`; an ended call is `state: none` since the event's time.
+    /// `{user, state, since, muted}`; an ended call is `state: none` since it ended.
     func fields(at time: Timestamp) -> [String: JSONValue] {
         [
             "user": .string(user), "state": .string(call?.state.rawValue ?? CallState.none.rawValue),
-            "since": (call?.since ?? time).json, "muted": .bool(call?.muted ?? false),
+            "since": (call?.since ?? endedAt ?? time).json, "muted": .bool(call?.muted ?? false),
         ]
     }
 }

@@ -205,6 +205,7 @@ public enum Method: String, Sendable, CaseIterable {
     case historyFetch = "history.fetch"
     case reportTimeInStatus = "report.time_in_status"
     case phoneUpdate = "phone.update"
+    case reportCalls = "report.calls"
 }
 
 /// Reasons of `session.closing`.

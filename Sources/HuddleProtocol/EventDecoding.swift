@@ -102,7 +102,7 @@ extension Event {
             let since = try time("since")
             // The wire carries no call id: a call read back is told apart by its user alone.
             let call = state == .none ? nil : CallRecord(id: "", state: state, since: since, muted: muted)
-            payload = .call(CallEvent(user: try string("user"), call: call))
+            payload = .call(CallEvent(user: try string("user"), call: call, endedAt: call == nil ? since : nil))
         case "phone":
             guard let loggedIn = p["logged_in"]?.boolValue else { throw fail("logged_in") }
             payload = .phone(user: try string("user"), loggedIn: loggedIn)

@@ -48,6 +48,9 @@ public protocol HubStore: Sendable {
     func reportInputs(
         team: String,
         completion: @escaping @Sendable (Result<([TimeInStatusReport.Change], [PolicyVersion]), any Error>) -> Void)
+    /// The inputs of the call report: the team's call events and policy versions.
+    func callReportInputs(
+        team: String, completion: @escaping @Sendable (Result<([CallReport.Change], [PolicyVersion]), any Error>) -> Void)
 
     // MARK: Retention
 

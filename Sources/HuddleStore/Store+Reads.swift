@@ -48,6 +48,32 @@ extension Store {
         team: String,
         completion: @escaping @Sendable (Result<([TimeInStatusReport.Change], [PolicyVersion]), any Error>) -> Void
     ) {
+        reportInputs(team: team, type: "status", completion: completion) { event throws(CorruptRow) in
+            guard case .status(let change) = event.payload else { throw Self.misfiled(event, as: "status change", team) }
+            return change
+        }
+    }
+
+    /// The team's `call` events, oldest first, and its policy versions: the inputs of
+    /// `report.calls`.
+    public func callReportInputs(
+        team: String,
+        completion: @escaping @Sendable (Result<([CallReport.Change], [PolicyVersion]), any Error>) -> Void
+    ) {
+        reportInputs(team: team, type: "call", completion: completion) { event throws(CorruptRow) in
+            guard case .call(let change) = event.payload else { throw Self.misfiled(event, as: "call", team) }
+            return change
+        }
+    }
+
+    /// The team's events of one type, read with the one decoder every reader of events uses (a
+    /// line that is not what its row says fails the report rather than dropping it unseen), and
+    /// the policy versions.
+    private func reportInputs<Value: Sendable>(
+        team: String, type: String,
+        completion: @escaping @Sendable (Result<([StoredChange<Value>], [PolicyVersion]), any Error>) -> Void,
+        read: @escaping @Sendable (Event) throws(CorruptRow) -> Value
+    ) {
         pool.asyncRead { result in
             completion(
                 Result {
@@ -56,20 +82,19 @@ extension Store {
                         db,
                         sql: """
                             SELECT at, line FROM events
-                            WHERE team_id = (SELECT id FROM teams WHERE name = ?) AND stream = 0 AND type = 'status'
+                            WHERE team_id = (SELECT id FROM teams WHERE name = ?) AND stream = 0 AND type = ?
                             ORDER BY seq
-                            """, arguments: [team])
-                    // Read with the one decoder every reader of events uses; a line that is not
-                    // a status event fails the report rather than dropping a change unseen.
-                    let changes = try rows.map { row -> TimeInStatusReport.Change in
+                            """, arguments: [team, type])
+                    let changes = try rows.map { row -> StoredChange<Value> in
                         let event = try Event(storedLine: [UInt8](row["line"] as Data))
-                        guard case .status(let change) = event.payload else {
-                            throw CorruptRow(description: "huddle.sqlite: event \(event.seq) of team '\(team)' is stored as a status change but is a \(event.payload.type) event")
-                        }
-                        return TimeInStatusReport.Change(at: Timestamp(milliseconds: row["at"]), event: change)
+                        return StoredChange(at: Timestamp(milliseconds: row["at"]), event: try read(event))
                     }
                     return (changes, try Self.fetchPolicyHistory(db, team: team))
                 })
         }
+    }
+
+    static func misfiled(_ event: Event, as kind: String, _ team: String) -> CorruptRow {
+        CorruptRow(description: "huddle.sqlite: event \(event.seq) of team '\(team)' is stored as a \(kind) but is a \(event.payload.type) event")
     }
 }

@@ -44,6 +44,32 @@ public enum ReportText {
         return lines.joined(separator: "\n")
     }
 
+    /// `report.calls` rows: USER, CALLS, TALK, HOLD, LONGEST HOLD, HOLDS PAST CHECK-IN.
+    public static func callsTable(_ rows: [JSONValue]) -> String {
+        var cells: [[String]] = [["USER", "CALLS", "TALK", "HOLD", "LONGEST HOLD", "HOLDS PAST CHECK-IN"]]
+        for row in rows {
+            func number(_ key: String) -> Int64 { row[key]?.intValue ?? 0 }
+            cells.append([
+                TextRules.sanitizedForTerminal(row["user"]?.stringValue ?? "?"), String(number("calls")),
+                hms(number("talk_s")), hms(number("hold_s")), hms(number("longest_hold_s")),
+                String(number("holds_over_checkin")),
+            ])
+        }
+        return TextTable.render(cells, rightAligned: [1, 2, 3, 4, 5])
+    }
+
+    /// `user,calls,talk_s,hold_s,longest_hold_s,holds_over_checkin` and a line per row.
+    public static func callsCSV(_ rows: [JSONValue]) -> String {
+        let keys = ["calls", "talk_s", "hold_s", "longest_hold_s", "holds_over_checkin"]
+        var lines = ["user," + keys.joined(separator: ",")]
+        for row in rows {
+            lines.append(
+                ([csvField(row["user"]?.stringValue ?? "")] + keys.map { String(row[$0]?.intValue ?? 0) })
+                    .joined(separator: ","))
+        }
+        return lines.joined(separator: "\n")
+    }
+
     /// Sanitised for the terminal, then quoted when it holds a comma, a quote or a space at either end.
     static func csvField(_ text: String) -> String {
         let clean = TextRules.sanitizedForTerminal(text)
