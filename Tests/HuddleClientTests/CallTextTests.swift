@@ -41,4 +41,15 @@ import Testing
         let ended = F.event("call", seq: 4, ["user": "alice", "state": "none", "since": F.stamp(90), "muted": false])
         #expect(EventText.line(ended, timeOfDay: { _ in "09:00:00" }).hasSuffix("alice  call ended"))
     }
+
+    @Test func theBoardShowsTheCallOnTheMembersLineAHoldInAmber() throws {
+        var state = F.state()
+        state.apply(
+            .event(F.event("call", seq: 14, ["user": "bob", "state": "on_hold", "since": F.stamp(60), "muted": false])),
+            now: F.time(61))
+        let lines = BoardRenderer.render(state, width: 120, height: 40, now: F.time(240)) { ClockText.timeOfDay($0) }
+        let bob = try #require(lines.first { $0.plain.contains(" bob ") })
+        #expect(bob.plain.contains("☎ on hold 3m"), "\(bob.plain)")
+        #expect(bob.spans.contains { $0.text.contains("on hold") && $0.style.color == .amber })
+    }
 }
