@@ -148,14 +148,7 @@ extension Floor {
     public mutating func updatePhone(by sender: String, _ update: PhoneUpdate, now: Timestamp) throws(RPCError)
         -> [Event]
     {
-        let bridge = try user(sender)
-        guard bridge.role == .bot || bridge.role == .supervisor || bridge.role == .admin else {
-            throw .forbidden("phone updates come from bridges (bots)")
-        }
-        // One answer for a name that does not exist and one outside the bridge's teams.
-        guard let agent = users[update.user], agent.role == .agent, !agent.teams.isEmpty,
-            bridge.role == .admin || !Set(bridge.teams).isDisjoint(with: agent.teams)
-        else { throw .forbidden("\(update.user) is not an agent of \(sender)'s teams") }
+        let agent = try agent(update.user, reportedBy: sender)
 
         var events: [Event] = []
         if let loggedIn = update.loggedIn, agent.phone.loggedIn != loggedIn {
@@ -224,6 +217,20 @@ extension Floor {
         return events
     }
 
+    /// The agent a bridge reports on: the sender is a bot (a supervisor or admin, for tests) and
+    /// the user an agent of one of its teams. One answer for a name that does not exist and one
+    /// outside the bridge's teams.
+    func agent(_ name: String, reportedBy sender: String) throws(RPCError) -> UserState {
+        let bridge = try user(sender)
+        guard bridge.role == .bot || bridge.role == .supervisor || bridge.role == .admin else {
+            throw .forbidden("phone updates come from bridges (bots)")
+        }
+        guard let agent = users[name], agent.role == .agent, !agent.teams.isEmpty,
+            bridge.role == .admin || !Set(bridge.teams).isDisjoint(with: agent.teams)
+        else { throw .forbidden("\(name) is not an agent of \(sender)'s teams") }
+        return agent
+    }
+
     /// Acknowledges, as `system`, the open alerts of a kind about one person, in all their teams.
     mutating func clearAlerts(_ kind: Alert.Kind, of name: String, note: String, now: Timestamp) -> [Event] {
         var events: [Event] = []
@@ -249,13 +256,7 @@ extension Floor {
     public mutating func mirrorStatus(by sender: String, user name: String, _ status: Status, now: Timestamp)
         throws(RPCError) -> [Event]
     {
-        let bridge = try user(sender)
-        guard bridge.role == .bot || bridge.role == .supervisor || bridge.role == .admin else {
-            throw .forbidden("phone updates come from bridges (bots)")
-        }
-        guard let agent = users[name], agent.role == .agent, !agent.teams.isEmpty,
-            bridge.role == .admin || !Set(bridge.teams).isDisjoint(with: agent.teams)
-        else { throw .forbidden("\(name) is not an agent of \(sender)'s teams") }
+        let agent = try agent(name, reportedBy: sender)
         guard agent.status.status != status else { return [] }
         let counted = counts(name) ? agent.teams : []
         var events = try applyStatus(to: agent, status: status, note: "", expectedSeconds: nil, by: sender, reason: nil, now: now)

@@ -69,23 +69,7 @@ extension HTTPRoutes {
     /// The body as `queue.report` params: at most `limit` bytes (the protocol's line limit) of
     /// UTF-8 JSON holding an object.
     static func readParams(_ request: Request, limit: Int) async throws(HTTPFailure) -> Params {
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
-            throw .tooLarge(limit: limit)
-        }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            throw .tooLarge(limit: limit)
-        } catch {
-            throw .badRequest("the body could not be read")
-        }
-        let value: JSONValue
-        do {
-            value = try JSONParser.parse(Array(buffer: body))
-        } catch {
-            throw .badRequest("malformed JSON: \(error.message) (at byte \(error.offset))")
-        }
+        let value = try await readJSON(request, limit: limit)
         guard case .object(let object) = value else {
             throw .badRequest("the body must be a JSON object with the queue.report params")
         }
