@@ -182,8 +182,15 @@ import Testing
                 "--insecure", "-X", "POST", "-H", "Authorization: Bearer \(token)", "--data", #"{"calls_waiting":1,"oldest_wait_s":1}"#, url,
             ])
         }
+        // Three failures a minute is one token back every 20 s: on a loaded machine the five
+        // tries may take long enough for one to come back, and that one may be a 401 again.
+        let started = ContinuousClock.now
         let statuses = try await (0..<5).asyncMap { try await post("hud_guess_\($0)").status }
-        #expect(statuses == [401, 401, 401, 429, 429], "\(statuses)")
+        let refilled = Int((ContinuousClock.now - started) / .seconds(20))
+        #expect(Array(statuses.prefix(3)) == [401, 401, 401], "\(statuses)")
+        #expect(statuses.last == 429, "\(statuses)")
+        #expect(statuses.filter { $0 == 401 }.count <= 3 + refilled, "\(statuses) in \(refilled * 20)+ s")
+        #expect(Set(statuses) == [401, 429], "\(statuses)")
         #expect(try await post("hud_guess_9").headers["retry-after"] != nil)
         #expect(try await post(bot).status == 202, "a bot's own token works from a throttled address")
         _ = try await daemon.stop()
