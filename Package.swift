@@ -61,6 +61,12 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            // The wallboard's page and assets, compiled into the binary (SPEC §11: served by the
+            // daemon itself, nothing fetched from elsewhere).
+            resources: [
+                .embedInCode("Board/board.html"), .embedInCode("Board/login.html"),
+                .embedInCode("Board/board.css"), .embedInCode("Board/board.js"),
             ]),
         .target(
             name: "HuddleClient",

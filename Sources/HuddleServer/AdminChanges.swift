@@ -76,7 +76,7 @@ public struct AdminChanges: Service {
             applied = version
             logger.info("applied admin changes", metadata: ["admin.version": "\(version)"])
             let deadline = ContinuousClock.now + Self.closeWait
-            while revoked.contains(where: { $0.outbox.channel.isActive }), ContinuousClock.now < deadline {
+            while revoked.contains(where: { !$0.outbox.hasClosed }), ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(5))
             }
         } catch is CancellationError {

@@ -15,4 +15,34 @@ protocol EventSink: AnyObject, Sendable {
     func enqueue(_ lines: ByteBuffer, wakeups: inout Wakeups)
 }
 
-extension Outbox: EventSink {}
+
+/// Where a session's bytes go: a protocol connection's `Outbox`, or a browser's event stream
+/// (`EventStreamOutput`), which re-frames the same lines as server-sent events. Both take
+/// protocol lines: answers, notifications and events, each ending in a newline.
+protocol SessionOutput: EventSink {
+    /// Queues lines to be written in order; never blocks.
+    func enqueue(_ buffer: ByteBuffer)
+    /// Queues an answer that may be large (a replay's piece, `history.fetch`): written as the
+    /// reader takes it; `whenWritten` runs once it is written, or once the output has closed.
+    func stream(_ buffer: ByteBuffer, whenWritten: (@Sendable () -> Void)?)
+    /// Queues a last line and closes once it is written.
+    func closeAfter(_ line: ByteBuffer)
+    /// False once closing or closed: work queued for it can be dropped.
+    var isOpen: Bool { get }
+    /// True once the connection underneath has gone.
+    var hasClosed: Bool { get }
+}
+
+extension SessionOutput {
+    func enqueue(_ bytes: [UInt8]) { enqueue(ByteBuffer(bytes: bytes)) }
+    func closeAfter(_ line: [UInt8]) { closeAfter(ByteBuffer(bytes: line)) }
+    /// Small answers are enqueued like anything else; large ones are streamed.
+    func send(_ buffer: ByteBuffer) {
+        if buffer.readableBytes <= Outbox.streamWindowBytes / 2 { enqueue(buffer) } else { stream(buffer, whenWritten: nil) }
+    }
+}
+
+extension Outbox: SessionOutput {
+    var isOpen: Bool { !isSealed && channel.isActive }
+    var hasClosed: Bool { !channel.isActive }
+}

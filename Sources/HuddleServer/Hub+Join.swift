@@ -16,25 +16,43 @@ extension Hub {
         var result: [String: JSONValue]
     }
 
+    /// Where a client's copy of a team's streams stands: `team.join`'s `since`, or an event
+    /// stream's `Last-Event-ID`.
+    struct Since: Equatable {
+        var epoch: String
+        var seq: Int64
+        var supervisorsSeq: Int64?
+    }
+
     func join(_ request: RPCRequest, _ session: Session) throws(RPCError) {
         let team = try request.params.string("team")
-        let since = try request.params.optionalObject("since")
-        var sinceEpoch: String?
-        var sinceSeq: Int64 = 0
-        var sinceSupervisors: Int64?
-        if let since {
-            let sinceParams = Params(since)
+        var since: Since?
+        if let object = try request.params.optionalObject("since") {
+            let sinceParams = Params(object)
             do throws(RPCError) {
-                sinceEpoch = try sinceParams.string("epoch")
-                sinceSeq = try sinceParams.int("seq", in: 0...Int64.max)
-                sinceSupervisors = try sinceParams.optionalInt("supervisors_seq", in: 0...Int64.max)
+                since = Since(
+                    epoch: try sinceParams.string("epoch"), seq: try sinceParams.int("seq", in: 0...Int64.max),
+                    supervisorsSeq: try sinceParams.optionalInt("supervisors_seq", in: 0...Int64.max))
             } catch {
                 throw .invalidParam("since.\(error.data?["param"]?.stringValue ?? "")", error.message)
             }
         }
+        try join(team: team, since: since, id: request.id, session)
+    }
+
+    /// Joins `session` to `team`: the answer (`id`) goes to the session's output, with the replay
+    /// before it when `since` can be recovered.
+    func join(team: String, since: Since?, id: RPCID, _ session: Session) throws(RPCError) {
+        let (sinceEpoch, sinceSeq, sinceSupervisors) = (since?.epoch, since?.seq ?? 0, since?.supervisorsSeq)
         let plan = try withState { state throws(RPCError) -> ReplayPlan? in
             guard state.accepting else { throw RPCError(.internalError, "the server is shutting down") }
-            let teamState = try state.pipeline.committed.requireMember(session.user, of: team)
+            let teamState: TeamState
+            if case .display(let shown) = session.kind {
+                guard shown == team else { throw .forbidden("this display link shows \(shown), not \(team)") }
+                teamState = try state.pipeline.committed.team(team)
+            } else {
+                teamState = try state.pipeline.committed.requireMember(session.user, of: team)
+            }
             // A second join while the first one's replay is still being read would take over its
             // held events and leave the first answer with a gap.
             if state.subscribers[team]?[session.id]?.held != nil {
@@ -53,7 +71,7 @@ extension Hub {
                 && (!supervisor || sinceSupervisors.map { $0 <= teamState.supervisorsSeq } ?? false)
             guard canReplay else {
                 state.subscribers[team, default: [:]][session.id] = Subscriber(session: session, held: nil)
-                session.reply(request.id, .object(result))
+                session.reply(id, .object(result))
                 return nil
             }
             var ranges: [(stream: EventStream, after: Int64, through: Int64)] = [(.team, sinceSeq, teamState.seq)]
@@ -63,14 +81,14 @@ extension Hub {
             if ranges.allSatisfy({ $0.after == $0.through }) {
                 result["recovered"] = true
                 state.subscribers[team, default: [:]][session.id] = Subscriber(session: session, held: nil)
-                session.reply(request.id, .object(result))
+                session.reply(id, .object(result))
                 return nil
             }
             state.subscribers[team, default: [:]][session.id] = Subscriber(session: session, held: [])
             return ReplayPlan(team: team, ranges: ranges, result: result)
         }
         guard let plan else { return }
-        let replay = TeamReplay(hub: self, plan: plan, id: request.id, session: session)
+        let replay = TeamReplay(hub: self, plan: plan, id: id, session: session)
         session.startReplay { replay.step() }
     }
 

@@ -66,6 +66,9 @@ public final class Hub: Sendable {
         /// drives (`CommitPipeline.swift`).
         var pipeline = CommitPipeline<Reply>()
         var credentials: [String: Credential] = [:]
+        /// The wallboard's display links and signed-in browsers (`Hub+Board.swift`).
+        var displays: [String: Display] = [:]
+        var boardSessions: [String: BoardSession] = [:]
         var sessions: [UInt64: Session] = [:]
         var sessionsByUser: [String: Set<UInt64>] = [:]
         var subscribers: [String: [UInt64: Subscriber]] = [:]
@@ -98,9 +101,13 @@ public final class Hub: Sendable {
         let credentials = try await store.loadCredentials()
         let absences = try await store.loadAbsences()
         let now = clock.now()
+        let displays = try await store.loadDisplays()
+        let boardSessions = try await store.loadBoardSessions(now: now)
         state.withLockedValue { state in
             state.pipeline.load(floor, absences: absences, now: now)
             state.credentials = credentials
+            state.displays = displays
+            state.boardSessions = boardSessions
         }
     }
 
@@ -189,6 +196,7 @@ public final class Hub: Sendable {
             for team in state.subscribers.keys {
                 state.subscribers[team]?[session.id] = nil
             }
+            if session.isWatcher { return false }
             state.sessionsByUser[session.user]?.remove(session.id)
             if state.sessionsByUser[session.user]?.isEmpty == true {
                 state.sessionsByUser[session.user] = nil
@@ -216,16 +224,22 @@ public final class Hub: Sendable {
         if start { commitNext() }
     }
 
-    /// Applies users, teams and tokens changed in the database (by `huddled user|team …`). A
-    /// session whose token was rotated or whose user was removed is closed with `token_revoked`.
+    /// Applies users, teams, tokens and display links changed in the database (by `huddled
+    /// user|team|display …`). A session whose token was rotated or whose user was removed, and a
+    /// display whose link was removed, is closed with `token_revoked`.
     @discardableResult
     public func applyAdminChanges() async throws -> [Session] {
         let (loaded, tokenKeys) = try await store.loadFloorAsync()
         let credentials = try await store.loadCredentials()
+        let displays = try await store.loadDisplays()
         let revoked = state.withLockedValue { state -> [Session] in
             state.pipeline.reconcileStructure(with: loaded)
             state.credentials = credentials
-            return state.sessions.values.filter { tokenKeys[$0.user] != $0.tokenKey }
+            state.displays = displays
+            return state.sessions.values.filter { session in
+                if case .display = session.kind { return displays[session.tokenKey] == nil }
+                return tokenKeys[session.user] != session.tokenKey
+            }
         }
         for session in revoked {
             logger.info("closing session of a revoked token", metadata: ["user": "\(session.user)"])

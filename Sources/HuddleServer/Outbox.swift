@@ -141,11 +141,6 @@ public final class Outbox: Sendable {
         }
     }
 
-    /// Small answers are enqueued like anything else; large ones are streamed.
-    func send(_ buffer: ByteBuffer) {
-        if buffer.readableBytes <= Self.streamWindowBytes / 2 { enqueue(buffer) } else { stream(buffer) }
-    }
-
     /// The connection closed with streams unwritten: their callbacks still run, so that whoever
     /// waits on them (a replay, a read slot) lets go.
     private func dropStreams() {

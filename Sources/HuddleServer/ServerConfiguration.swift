@@ -50,6 +50,11 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var httpMaxConnections = 1024
     /// Seconds an idle keep-alive HTTP connection stays open. Read at start.
     public var httpIdleTimeoutSeconds: Int64 = 60
+    /// The wallboard's event streams open at once (each holds one of the HTTP connections, so
+    /// it stays below `httpMaxConnections` and bots can still post); beyond it, 429.
+    public var httpMaxEventStreams = 1000
+    /// Event streams one user (or one display link) may hold at once; beyond it, 429.
+    public var httpMaxEventStreamsPerViewer = 20
 
     public init() {}
 }

@@ -3,12 +3,33 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// An authenticated connection: who it is and where its bytes go. Immutable after `session.hello`.
+///
+/// A browser's event stream (`GET /v1/teams/TEAM/events`, SPEC §11) is a session too, of the
+/// kind `.eventStream` or `.display`: it joins one team like `team.join` and reads its events,
+/// but it is a watcher, not a presence: it neither marks its user connected nor counts against
+/// `max-sessions-per-user`, and it gets no reminders.
 public final class Session: Sendable {
+    public enum Kind: Sendable, Equatable {
+        /// A protocol connection (`session.hello`).
+        case connection
+        /// A signed-in browser's event stream (`boardSession`: its cookie's key) or a script's
+        /// with a bearer token (nil).
+        case eventStream(boardSession: String?)
+        /// A wall screen's display link: what a member of `team` sees, and nothing else.
+        case display(team: String)
+    }
+
     public let id: UInt64
     public let user: String
     public let role: Role
+    /// The user's token key when the session began (for a display, its key): a session whose
+    /// key is no longer its user's (rotated, removed) is closed (`Hub.applyAdminChanges`).
     public let tokenKey: String
-    let outbox: Outbox
+    public let kind: Kind
+    let outbox: any SessionOutput
+
+    /// An event stream or a display: no presence, no reminders, no session cap.
+    var isWatcher: Bool { kind != .connection }
     /// History reads (`history.fetch`, reports) this session has waiting for SQLite.
     private let readsInFlight = NIOLockedValueBox(0)
 
@@ -67,13 +88,14 @@ public final class Session: Sendable {
     }
 
     /// False once the connection is closing or closed: work queued for it can be dropped.
-    var isOpen: Bool { !outbox.isSealed && outbox.channel.isActive }
+    var isOpen: Bool { outbox.isOpen }
 
-    init(id: UInt64, user: String, role: Role, tokenKey: String, outbox: Outbox) {
+    init(id: UInt64, user: String, role: Role, tokenKey: String, kind: Kind = .connection, outbox: any SessionOutput) {
         self.id = id
         self.user = user
         self.role = role
         self.tokenKey = tokenKey
+        self.kind = kind
         self.outbox = outbox
     }
 

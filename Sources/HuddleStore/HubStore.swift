@@ -52,6 +52,15 @@ public protocol HubStore: Sendable {
     func callReportInputs(
         team: String, completion: @escaping @Sendable (Result<([CallReport.Change], [PolicyVersion]), any Error>) -> Void)
 
+    // MARK: The wallboard
+
+    /// Display links, by key (`huddled display add`).
+    func loadDisplays() async throws -> [String: Display]
+    /// Browser sessions that have not expired, by key; the expired ones are forgotten.
+    func loadBoardSessions(now: Timestamp) async throws -> [String: BoardSession]
+    func addBoardSession(_ session: BoardSession) async throws
+    func removeBoardSession(key: String) async throws
+
     // MARK: Retention
 
     /// Deletes history older than `cutoff`; returns how many events went.

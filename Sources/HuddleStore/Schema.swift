@@ -110,6 +110,28 @@ enum Schema {
                     CREATE UNIQUE INDEX users_phone_id ON users (phone_id) WHERE phone_id IS NOT NULL;
                     """)
         }
+        // The wallboard (SPEC §11): wall screens' display links, and signed-in browsers'
+        // sessions (only the hash of each secret is kept, as for tokens). A session names the
+        // token key its user had at sign-in: once the token is rotated the session is refused.
+        migrator.registerMigration("v8-board") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE displays (
+                        key TEXT PRIMARY KEY,
+                        hash BLOB NOT NULL,
+                        team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                        created_at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE board_sessions (
+                        key TEXT PRIMARY KEY,
+                        hash BLOB NOT NULL,
+                        user TEXT NOT NULL,
+                        token_key TEXT NOT NULL,
+                        csrf TEXT NOT NULL,
+                        expires_at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }

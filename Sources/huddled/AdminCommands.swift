@@ -164,3 +164,61 @@ struct UserCommand: ParsableCommand {
         }
     }
 }
+
+struct DisplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "display", abstract: "Manage the wallboard's display links (read-only, for wall screens).",
+        discussion: """
+            A display link shows one team's board as a team member sees it (no alerts, no wellbeing \
+            reasons) and can change nothing. It works until it is removed; removing it closes the \
+            screens that use it at once.
+            """,
+        subcommands: [Add.self, List.self, Remove.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a display link for a team; prints the link alone on the last line (shown once).")
+        @Argument(help: "The team the screen shows.") var team: String
+        @Option(help: "The daemon's HTTP address as the screen reaches it (default https://THIS-HOST:7448).")
+        var url: String?
+        @OptionGroup var data: DataOption
+
+        func run() async throws {
+            let key = try openStore(data).addDisplay(team: team, now: SystemWallClock().now())
+            await tellDaemon(data)
+            var base = url ?? "https://\(ProcessInfo.processInfo.hostName):7448"
+            while base.hasSuffix("/") { base.removeLast() }
+            print("display link for \(team) (TV mode; drop &tv=1 for the desk view):")
+            print("\(base)/board/\(team)?display=\(key)&tv=1")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List display links (their ids, never their keys).")
+        @OptionGroup var data: DataOption
+
+        func run() throws {
+            for display in try openStore(data).listDisplays() {
+                print("\(display.key)\t\(display.team)\tcreated \(display.createdAt.rfc3339)")
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a display link; its screens close at once.")
+        @Argument(help: "The link's id, as `display list` shows it (or the whole link).") var id: String
+        @OptionGroup var data: DataOption
+
+        func run() async throws {
+            try openStore(data).removeDisplay(Self.id(from: id))
+            await tellDaemon(data)
+            print("display \(Self.id(from: id)) removed")
+        }
+
+        /// The id in `hdd_ID_SECRET`, alone or inside a link.
+        static func id(from text: String) -> String {
+            guard let start = text.range(of: "hdd_") else { return text }
+            return String(text[start.upperBound...].prefix { $0 != "_" })
+        }
+    }
+}

@@ -53,6 +53,12 @@ struct Serve: AsyncParsableCommand {
     var httpMaxConnections: Int?
     @Option(name: .customLong("http-idle-timeout-s"), help: "Seconds an idle keep-alive HTTP connection stays open (60).")
     var httpIdleTimeoutS: Int?
+    @Option(name: .customLong("http-max-event-streams"), help: "The wallboard's event streams open at once; more get 429 (1000).")
+    var httpMaxEventStreams: Int?
+    @Option(
+        name: .customLong("http-max-event-streams-per-viewer"),
+        help: "Event streams one user or display link may hold at once; more get 429 (20).")
+    var httpMaxEventStreamsPerViewer: Int?
 
     /// The flags given on the command line, as configuration keys.
     var flagValues: [String: String] {
@@ -88,6 +94,8 @@ struct Serve: AsyncParsableCommand {
         put("http-auth-failures-per-min", httpAuthFailuresPerMin)
         put("http-max-connections", httpMaxConnections)
         put("http-idle-timeout-s", httpIdleTimeoutS)
+        put("http-max-event-streams", httpMaxEventStreams)
+        put("http-max-event-streams-per-viewer", httpMaxEventStreamsPerViewer)
         return values
     }
 

@@ -30,6 +30,7 @@ struct Settings: Equatable {
         "heartbeat-s", "auth-timeout-s", "history-days", "commit-max-batch", "log-level", "shutdown-timeout-s", "sync",
         "event-loops", "max-connections", "max-unauthenticated", "max-unauthenticated-per-address",
         "http-request-timeout-s", "http-auth-failures-per-min", "http-max-connections", "http-idle-timeout-s",
+        "http-max-event-streams", "http-max-event-streams-per-viewer",
     ]
 
     /// Parses a configuration file into key/value pairs, refusing unknown keys.
@@ -109,6 +110,8 @@ struct Settings: Equatable {
             case "http-auth-failures-per-min": server.httpAuthFailuresPerMinute = try double(key, value)
             case "http-max-connections": server.httpMaxConnections = try int(key, value)
             case "http-idle-timeout-s": server.httpIdleTimeoutSeconds = Int64(try int(key, value))
+            case "http-max-event-streams": server.httpMaxEventStreams = try int(key, value)
+            case "http-max-event-streams-per-viewer": server.httpMaxEventStreamsPerViewer = try int(key, value)
             default: throw Failure(description: "unknown setting '\(key)'")
             }
         }

@@ -7,8 +7,8 @@ import Testing
 @testable import HuddleStore
 
 @Suite struct SessionTests {
-    func session(on channel: EmbeddedChannel) -> Session {
-        let outbox = Outbox(channel: channel, writeTimeout: .seconds(10)) {}
+    func session(on channel: EmbeddedChannel, outbox: Outbox? = nil) -> Session {
+        let outbox = outbox ?? Outbox(channel: channel, writeTimeout: .seconds(10)) {}
         return Session(id: 1, user: "alice", role: .agent, tokenKey: "k", outbox: outbox)
     }
 
@@ -33,9 +33,10 @@ import Testing
     @Test func aSealedOrClosedSessionIsNotOpen() throws {
         let channel = EmbeddedChannel()
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        let session = session(on: channel)
+        let outbox = Outbox(channel: channel, writeTimeout: .seconds(10)) {}
+        let session = session(on: channel, outbox: outbox)
         #expect(session.isOpen)
-        session.outbox.seal()
+        outbox.seal()
         #expect(!session.isOpen)
         _ = try channel.finish()
     }

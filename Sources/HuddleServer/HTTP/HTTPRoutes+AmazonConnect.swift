@@ -89,21 +89,27 @@ extension HTTPRoutes {
 
     /// The body as JSON, at most `limit` bytes.
     static func readJSON(_ request: Request, limit: Int) async throws(HTTPFailure) -> JSONValue {
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
-            throw .tooLarge(limit: limit)
-        }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            throw .tooLarge(limit: limit)
-        } catch {
-            throw .badRequest("the body could not be read")
-        }
+        let body = try await readBody(request, limit: limit)
         do {
             return try JSONParser.parse(Array(buffer: body))
         } catch {
             throw .badRequest("malformed JSON: \(error.message) (at byte \(error.offset))")
+        }
+    }
+}
+
+extension HTTPRoutes {
+    /// The whole body, at most `limit` bytes.
+    static func readBody(_ request: Request, limit: Int) async throws(HTTPFailure) -> ByteBuffer {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            throw .tooLarge(limit: limit)
+        }
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw .tooLarge(limit: limit)
+        } catch {
+            throw .badRequest("the body could not be read")
         }
     }
 }

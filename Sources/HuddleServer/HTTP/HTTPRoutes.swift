@@ -2,12 +2,15 @@ import HTTPTypes
 import HuddleProtocol
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
-/// The HTTP side (SPEC §5, §7, §10): `POST /v1/teams/{team}/queue` and
-/// `POST /v1/bridges/amazon-connect` for bots, `GET /healthz` and `GET /metrics`. Every error is a JSON body with a word for its code, including unknown paths
-/// (404) and wrong methods (405, with `Allow`). Routing is three paths, so it is a switch here
-/// rather than a router: that is what lets 404 and 405 answer in the same JSON shape.
+/// The HTTP side (SPEC §5, §7, §10, §11): `POST /v1/teams/{team}/queue` and
+/// `POST /v1/bridges/amazon-connect` for bots, `GET /healthz` and `GET /metrics`, and the
+/// wallboard (`HTTPRoutes+Board.swift`). Every error is a JSON body with a word for its code,
+/// including unknown paths (404) and wrong methods (405, with `Allow`). Routing is a handful of
+/// paths, so it is a switch here rather than a router: that is what lets 404 and 405 answer in
+/// the same JSON shape.
 struct HTTPRoutes: HTTPResponder {
     typealias Context = HTTPContext
 
@@ -16,11 +19,21 @@ struct HTTPRoutes: HTTPResponder {
         case metrics
         case queue(team: String)
         case amazonConnect
+        /// The wallboard (`HTTPRoutes+Board.swift`).
+        case board
+        case boardAsset(String)
+        case login
+        case logout
+        case boardSession
+        case events(team: String)
+        case acknowledge(alert: Int64)
 
         var allowed: [HTTPRequest.Method] {
             switch self {
-            case .healthz, .metrics: [.get, .head]
-            case .queue, .amazonConnect: [.post]
+            case .healthz, .metrics, .board, .boardAsset, .boardSession: [.get, .head]
+            case .events: [.get]
+            case .login: [.get, .head, .post]
+            case .queue, .amazonConnect, .logout, .acknowledge: [.post]
             }
         }
     }
@@ -36,6 +49,8 @@ struct HTTPRoutes: HTTPResponder {
     /// Which Connect agent ARN is which user, as learned from the records (`AgentDirectory`).
     let agents = AgentDirectory()
     let firehoseRequests = RecentRequests()
+    /// Set when a graceful shutdown begins: no event stream opens after it (`HTTPServer`).
+    let shuttingDown = NIOLockedValueBox(false)
     let logger: Logger
 
     static func route(path: String) -> Route? {
@@ -43,29 +58,49 @@ struct HTTPRoutes: HTTPResponder {
         case "/healthz": return .healthz
         case "/metrics": return .metrics
         case "/v1/bridges/amazon-connect": return .amazonConnect
+        case "/board", "/board/": return .board
+        case "/login": return .login
+        case "/logout": return .logout
+        case "/v1/board/session": return .boardSession
         default:
-            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count == 5, parts[0].isEmpty, parts[1] == "v1", parts[2] == "teams", !parts[3].isEmpty,
-                parts[4] == "queue"
-            else { return nil }
-            return .queue(team: String(parts[3]))
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            switch (parts.count, parts.first) {
+            case (3, ""?) where parts[1] == "board" && !parts[2].isEmpty:
+                return .board  // /board/TEAM: the same page, which reads its team from the path
+            case (4, ""?) where parts[1] == "board" && parts[2] == "assets":
+                return .boardAsset(parts[3])
+            case (5, ""?) where parts[1] == "v1" && parts[2] == "teams" && !parts[3].isEmpty && parts[4] == "queue":
+                return .queue(team: parts[3])
+            case (5, ""?) where parts[1] == "v1" && parts[2] == "teams" && !parts[3].isEmpty && parts[4] == "events":
+                return .events(team: parts[3])
+            case (5, ""?) where parts[1] == "v1" && parts[2] == "alerts" && parts[4] == "ack":
+                guard let id = Int64(parts[3]), id >= 1 else { return nil }
+                return .acknowledge(alert: id)
+            default:
+                return nil
+            }
         }
     }
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let address = context.remoteAddress?.ipAddress ?? "?"
-        var response = await answerOrRefuse(request, from: address)
-        // Answers are data for programs, never pages: no sniffing, no caching, and with TLS the
-        // client is told to stay on it.
+        var response = await answerOrRefuse(request, context: context, from: address)
+        // No sniffing, no caching, and with TLS the client is told to stay on it. Every answer,
+        // the board's pages included, allows scripts, styles and connections to this server
+        // only, and no framing (the board's buttons cannot be overlaid by another site).
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[.cacheControl] = "no-store"
+        response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
+        response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
         if tls { response.headers[.strictTransportSecurity] = "max-age=31536000" }
         return response
     }
 
-    private func answerOrRefuse(_ request: Request, from address: String) async -> Response {
+    static let contentSecurityPolicy = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+    private func answerOrRefuse(_ request: Request, context: Context, from address: String) async -> Response {
         do {
-            let response = try await answer(request, from: address)
+            let response = try await answer(request, context: context, from: address)
             return request.method == .head ? response.createHeadResponse() : response
         } catch {
             if error.status == .internalServerError {
@@ -79,7 +114,7 @@ struct HTTPRoutes: HTTPResponder {
         }
     }
 
-    private func answer(_ request: Request, from address: String) async throws(HTTPFailure) -> Response {
+    private func answer(_ request: Request, context: Context, from address: String) async throws(HTTPFailure) -> Response {
         guard let route = Self.route(path: request.uri.path) else {
             throw .notFound("no such path: \(request.uri.path)")
         }
@@ -104,6 +139,20 @@ struct HTTPRoutes: HTTPResponder {
             return try await queue(request, team: team, from: address)
         case .amazonConnect:
             return try await amazonConnect(request, from: address)
+        case .board:
+            return page(PackageResources.board_html)
+        case .boardAsset(let name):
+            return try asset(name)
+        case .login:
+            return request.method == .post ? try await login(request, from: address) : loginPage()
+        case .logout:
+            return try await logout(request)
+        case .boardSession:
+            return try await boardSession(request, from: address)
+        case .events(let team):
+            return try await events(request, team: team, context: context, from: address)
+        case .acknowledge(let alert):
+            return try await acknowledge(request, alert: alert, from: address)
         }
     }
 
@@ -115,13 +164,16 @@ struct HTTPRoutes: HTTPResponder {
     }
 }
 
-/// Hummingbird's basic context and the client's address (for the per-address 401 limit).
+/// Hummingbird's basic context, the client's address (for the per-address 401 limit),
+/// and its connection (an event stream closes it to cut a slow reader).
 struct HTTPContext: RequestContext, RemoteAddressRequestContext {
     var coreContext: CoreRequestContextStorage
     let remoteAddress: SocketAddress?
+    let channel: any Channel
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
     }
 }

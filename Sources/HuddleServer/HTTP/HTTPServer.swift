@@ -78,7 +78,14 @@ public final class HTTPServer: Service, Sendable {
             },
             logger: quiet)
         do {
-            try await application.run()
+            // The board's event streams never end by themselves: they are told to close, so
+            // that Hummingbird's wait for the requests in flight can end.
+            try await withGracefulShutdownHandler {
+                try await application.run()
+            } onGracefulShutdown: {
+                routes.shuttingDown.withLockedValue { $0 = true }
+                hub.closeEventStreams()
+            }
         } catch where boundPort == nil {
             logger.critical("cannot listen on http \(host):\(port): \(error)")
             throw ListenError(address: "\(host):\(port)", reason: "\(error)")

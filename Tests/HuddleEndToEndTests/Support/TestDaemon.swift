@@ -40,11 +40,11 @@ final class TestDaemon: @unchecked Sendable {
 
     /// Starts (or restarts, on the same data folder and port when possible) and waits for the
     /// "listening" lines of the protocol port and of the HTTP side.
-    func start(port requested: Int? = nil) async throws {
+    func start(port requested: Int? = nil, httpPort requestedHTTP: Int? = nil) async throws {
         logCount += 1
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.huddled)
-        var arguments = ["serve", "--data", data, "--listen", "127.0.0.1:\(requested ?? 0)", "--http", "127.0.0.1:0"]
+        var arguments = ["serve", "--data", data, "--listen", "127.0.0.1:\(requested ?? 0)", "--http", "127.0.0.1:\(requestedHTTP ?? 0)"]
         if plaintext { arguments.append("--plaintext") }
         // The suite runs some sixty daemons and their clients side by side on two cores, the
         // heavy ones (10,000-event replays, stuck readers, floods) among them: a client may wait

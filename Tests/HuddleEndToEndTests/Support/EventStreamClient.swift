@@ -1,0 +1,126 @@
+import Foundation
+import HuddleProtocol
+import NIOConcurrencyHelpers
+
+/// A reader of the board's event stream (`GET /v1/teams/TEAM/events`): curl, a real HTTP client,
+/// holding the stream open while this parses what it prints into server-sent event frames.
+final class EventStreamClient: Sendable {
+    struct Frame: Sendable, Equatable {
+        var event: String
+        var id: String?
+        var data: String
+        var json: JSONValue? { try? JSONParser.parse(data) }
+    }
+
+    private struct State {
+        var text = ""
+        var frames: [Frame] = []
+        var comments = 0
+        var status: Int?
+        var ended = false
+    }
+
+    private let process: Process
+    private let state = NIOLockedValueBox(State())
+    private let done = NIOLockedValueBox(false)
+
+    /// `headers` are extra request headers (`Cookie: …`, `Last-Event-ID: …`, `Authorization: …`).
+    init(url: String, headers: [String] = []) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = ["-sS", "-N", "--insecure", "-i", "--max-time", "120"] + headers.flatMap { ["-H", $0] } + [url]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        let state = self.state
+        out.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            state.withLockedValue { state in
+                if data.isEmpty {
+                    state.ended = true
+                    handle.readabilityHandler = nil
+                } else {
+                    state.text += String(decoding: data, as: UTF8.self)
+                    Self.parse(&state)
+                }
+            }
+        }
+        try process.run()
+    }
+
+    private static func parse(_ state: inout State) {
+        if state.status == nil {
+            guard let head = state.text.range(of: "\r\n\r\n") else { return }
+            let statusLine = state.text[..<head.lowerBound].split(separator: "\r\n").first ?? ""
+            state.status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
+            state.text = String(state.text[head.upperBound...])
+        }
+        while let end = state.text.range(of: "\n\n") {
+            let block = state.text[..<end.lowerBound]
+            state.text = String(state.text[end.upperBound...])
+            var frame = Frame(event: "message", id: nil, data: "")
+            var data: [String] = []
+            var fields = 0
+            for line in block.split(separator: "\n", omittingEmptySubsequences: false) {
+                if line.hasPrefix(":") {
+                    state.comments += 1
+                    continue
+                }
+                let parts = line.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+                let value = parts.count > 1 ? String(parts[1].drop { $0 == " " }) : ""
+                fields += 1
+                switch parts[0] {
+                case "event": frame.event = value
+                case "id": frame.id = value
+                case "data": data.append(value)
+                default: fields -= 1
+                }
+            }
+            frame.data = data.joined(separator: "\n")
+            if fields > 0, !data.isEmpty { state.frames.append(frame) }
+        }
+    }
+
+    var frames: [Frame] { state.withLockedValue { $0.frames } }
+    var status: Int? { state.withLockedValue { $0.status } }
+    var heartbeats: Int { state.withLockedValue { $0.comments } }
+    var ended: Bool { state.withLockedValue { $0.ended } }
+    /// The protocol events received (data of frames without an `event:` name).
+    var events: [JSONValue] { frames.filter { $0.event == "message" }.compactMap(\.json) }
+
+    /// Waits until `predicate` holds for the frames so far, and returns them.
+    @discardableResult
+    func waitFor(_ what: String, within timeout: Duration = .seconds(10), _ predicate: ([Frame]) -> Bool) async throws
+        -> [Frame]
+    {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let (frames, ended) = state.withLockedValue { ($0.frames, $0.ended) }
+            if predicate(frames) { return frames }
+            if ended { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let frames = self.frames
+        if predicate(frames) { return frames }
+        throw TestDaemon.Failure(
+            description: "event stream: waited \(timeout) for \(what); status \(status ?? 0), \(frames.count) frames: "
+                + frames.suffix(5).map { "\($0.event) \($0.id ?? "-") \($0.data.prefix(160))" }.joined(separator: " | "))
+    }
+
+    func waitForEnd(within timeout: Duration = .seconds(10)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if ended { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestDaemon.Failure(description: "event stream still open after \(timeout)")
+    }
+
+    func close() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit { if process.isRunning { process.terminate() } }
+}
