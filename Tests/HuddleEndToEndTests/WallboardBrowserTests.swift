@@ -6,7 +6,7 @@ import Testing
 /// `Browser`) against the real daemon, with the CLI and protocol clients as the rest of the
 /// floor. Screenshots of the supervisor view, the display and TV mode are kept in
 /// `Browser.screenshots` for a person to look at. One browser at a time: each is some 300 MB.
-@Suite(.serialized) struct WallboardBrowserTests {
+@Suite(.serialized, WallboardGate.trait) struct WallboardBrowserTests {
     struct Floor {
         let daemon: TestDaemon
         let alice: String
