@@ -164,7 +164,8 @@ extension Optional {
 }
 
 enum Uptime {
-    static var now: UInt64 { UInt64(NIODeadline.now().uptimeNanoseconds) }
+    /// NIO's monotonic clock in nanoseconds, as the protocol port's timers read it.
+    static var now: UInt64 { NIODeadline.now().uptimeNanoseconds }
 }
 
 /// Protocol lines as server-sent events (PROTOCOL.md §22). Each event gets `id:
@@ -281,7 +282,6 @@ struct EventStreamWriter: Sendable {
                     for item in items { item.whenWritten?() }
                     if frames.ended { break }
                 }
-                output.finish()
                 try await body.finish(nil)
             } catch {
                 // The browser has gone, or the connection was cut: nothing more to write.

@@ -67,7 +67,7 @@ extension HTTPRoutes {
         try checkSameOrigin(request)
         let body = try await Self.readBody(request, limit: 4096)
         let form = Self.formFields(String(buffer: body))
-        let token = (form["token"] ?? "").trimmed(" \t\r\n")
+        let token = (form["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         let now = ConnectionHandler.monotonicMillis()
         if let wait = authFailures.blocked(address, nowMillis: now) {
             let failure = HTTPFailure.rateLimited(retryAfterMillis: wait)
@@ -272,8 +272,8 @@ extension HTTPRoutes {
         for header in request.headers[values: .cookie] {
             for pair in header.split(separator: ";") {
                 let parts = pair.split(separator: "=", maxSplits: 1)
-                if parts.count == 2, String(parts[0]).trimmed(" ") == cookieName {
-                    return String(parts[1]).trimmed(" ")
+                if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == cookieName {
+                    return parts[1].trimmingCharacters(in: .whitespaces)
                 }
             }
         }
@@ -300,12 +300,5 @@ extension String {
     fileprivate func replacingFirst(_ target: String, with replacement: String) -> String {
         guard let range = range(of: target) else { return self }
         return replacingCharacters(in: range, with: replacement)
-    }
-
-    fileprivate func trimmed(_ set: String) -> String {
-        var s = Substring(self)
-        while let first = s.first, set.contains(first) { s = s.dropFirst() }
-        while let last = s.last, set.contains(last) { s = s.dropLast() }
-        return String(s)
     }
 }
