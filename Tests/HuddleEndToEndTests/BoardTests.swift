@@ -284,11 +284,9 @@ import Testing
     }
 }
 
-/// Runs a command the way a login shell would: no signal blocked, default dispositions, and no
-/// descriptor of the test process but the standard three. `tmux new-session` leaves a server
-/// behind that keeps whatever it inherited: through Foundation's `Process` it would inherit the
-/// spawning thread's blocked signals (so it never reaps its panes: no `pane_dead`, no exit
-/// status) and `Process`'s own exit-watching socket (so waiting for the tmux client never ends).
+/// Runs a command to its end with standard output and standard error in one, as a terminal
+/// shows them (`ChildProcess`: no inherited descriptor or blocked signal; `tmux new-session`
+/// leaves a server behind that keeps whatever it inherited).
 enum CleanSpawn {
     /// Off the cooperative pool (see `offThePool`): the wait for the child is a blocking one.
     static func run(_ arguments: [String], check: Bool = true) async throws -> TestDaemon.Output {
@@ -298,49 +296,12 @@ enum CleanSpawn {
     static func runBlocking(_ arguments: [String], check: Bool = true) throws -> TestDaemon.Output {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("spawn-\(UUID().uuidString).out").path
         defer { try? FileManager.default.removeItem(atPath: output) }
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-        for fd in descriptors.compactMap(Int32.init) where fd > 2 {
-            posix_spawn_file_actions_addclose(&actions, fd)
-        }
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for number in [SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGPIPE, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2, SIGALRM] {
-            sigaddset(&defaults, number)
-        }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid = pid_t()
-        let started = posix_spawnp(&pid, arguments[0], &actions, &attributes, &argv, environ)
-        guard started == 0 else {
-            throw TestDaemon.Failure(description: "cannot start \(arguments[0]): \(String(cString: strerror(started)))")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw TestDaemon.Failure(description: "waitpid: \(String(cString: strerror(errno)))") }
-        }
-        let exited = status & 0x7F == 0
-        let code = exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        let child = try ChildProcess(arguments, stdout: .file(output), stderr: .output)
+        child.waitUntilExit()
         let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-        let result = TestDaemon.Output(status: code, stdout: text, stderr: "")
-        if check && code != 0 {
-            throw TestDaemon.Failure(description: "\(arguments) exited \(code): \(text)")
+        let result = TestDaemon.Output(status: child.shellStatus, stdout: text, stderr: "")
+        if check && result.status != 0 {
+            throw TestDaemon.Failure(description: "\(arguments) exited \(result.status): \(text)")
         }
         return result
     }

@@ -85,7 +85,7 @@ final class Browser: Sendable {
 
     /// For every command but `wait` (whose own timeout is added to it) and the first.
     let commandTimeout: Duration
-    private let process: Process
+    private let process: ChildProcess
     private let input: FileHandle
     private let conversation = NIOLockedValueBox(Conversation())
 
@@ -93,25 +93,21 @@ final class Browser: Sendable {
     /// shorter: see `window`) and waits until it answers.
     init(width: Int = 1280, height: Int = 800, commandTimeout: Duration = .seconds(30)) async throws {
         self.commandTimeout = commandTimeout
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [Self.driver, "--window-size", "\(width),\(height)"]
-        process.currentDirectoryURL = URL(fileURLWithPath: Self.packageRoot)
-        let input = Pipe()
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
+        let process: ChildProcess
         do {
-            try process.run()
+            process = try ChildProcess(
+                ["/usr/bin/python3", Self.driver, "--window-size", "\(width),\(height)"], directory: Self.packageRoot,
+                stdin: .pipe, stdout: .pipe, stderr: .pipe)
         } catch {
             throw Failure(description: "browser: cannot run /usr/bin/python3 \(Self.driver) (Scripts/test installs it): \(error)")
         }
         self.process = process
-        self.input = input.fileHandleForWriting
-        Self.collect(output.fileHandleForReading, into: conversation, answers: true)
-        Self.collect(errors.fileHandleForReading, into: conversation, answers: false)
+        guard let input = process.input, let output = process.output, let errors = process.errors else {
+            throw Failure(description: "browser: no pipes to the driver")
+        }
+        self.input = input
+        Self.collect(output, into: conversation, answers: true)
+        Self.collect(errors, into: conversation, answers: false)
         do {
             // Chromium's start: about a second and a half on an idle machine, far more beside a
             // whole test suite.

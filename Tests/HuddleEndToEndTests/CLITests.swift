@@ -166,21 +166,17 @@ import Testing
         let sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
         try await daemon.start()
         try await daemon.relaxCoverage("floor-a")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestDaemon.huddle)
-        process.arguments = ["watch", "--server", "127.0.0.1:\(daemon.port)", "--token", sam, "--ca", daemon.certificate]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
+        let process = try ChildProcess(
+            [TestDaemon.huddle, "watch", "--server", "127.0.0.1:\(daemon.port)", "--token", sam, "--ca", daemon.certificate],
+            stdout: .pipe)
+        defer { process.terminate() }
         try await Task.sleep(for: .seconds(1))
         let agent = try await daemon.session(alice)
         _ = try await agent.request("status.set", ["status": "lunch", "note": "sandwich"])
         _ = try await agent.request("message.send", ["team": "floor-a", "text": "back at 1"])
         try await Task.sleep(for: .seconds(1))
         process.interrupt()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let text = await offThePool { String(decoding: process.output?.readDataToEndOfFile() ?? Data(), as: UTF8.self) }
         process.waitUntilExit()
         let lines = text.split(separator: "\n")
         #expect(lines.contains { $0.contains("alice") && $0.contains("Lunch") && $0.contains("sandwich") }, "\(text)")

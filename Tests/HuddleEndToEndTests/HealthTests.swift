@@ -9,25 +9,20 @@ import Testing
     /// A `sqlite3` shell kept inside a transaction through a pipe, as Prove/locked_db.py does:
     /// `BEGIN EXCLUSIVE` holds the write lock, a plain `BEGIN` and a read pins the WAL.
     final class SQLiteShell: @unchecked Sendable {
-        let process = Process()
-        let input = Pipe()
-        let output = Pipe()
+        let process: ChildProcess
+        var input: FileHandle { process.input! }
+        var output: FileHandle { process.output! }
 
         init(database: String, begin: String) throws {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-            process.arguments = [database]
-            process.standardInput = input
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            process = try ChildProcess(["/usr/bin/sqlite3", database], stdin: .pipe, stdout: .pipe)
             // The daemon writes now and then itself: wait our turn for the lock.
-            input.fileHandleForWriting.write(Data(".timeout 20000\n\(begin);\nSELECT count(*) FROM events;\n".utf8))
+            input.write(Data(".timeout 20000\n\(begin);\nSELECT count(*) FROM events;\n".utf8))
         }
 
         /// Waits (off the cooperative pool) until the shell has printed the count, i.e. it is
         /// inside its transaction.
         func waitInside() async -> String {
-            await offThePool { String(decoding: self.output.fileHandleForReading.availableData, as: UTF8.self) }
+            await offThePool { String(decoding: self.output.availableData, as: UTF8.self) }
         }
 
         static func isHeld(_ database: String) async throws -> Bool {
@@ -37,14 +32,12 @@ import Testing
         }
 
         func release() {
-            input.fileHandleForWriting.write(Data("ROLLBACK;\n.quit\n".utf8))
-            try? input.fileHandleForWriting.close()
+            input.write(Data("ROLLBACK;\n.quit\n".utf8))
+            try? input.close()
             process.waitUntilExit()
         }
 
-        deinit {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
+        deinit { process.signal(SIGKILL) }
     }
 
     static func health(_ daemon: TestDaemon) async throws -> HTTPTests.Reply {

@@ -55,9 +55,9 @@ protocol StuckReader: Sendable {
     /// The same over TLS: a Python client (its own TLS stack, trusting cert.pem) with a 4 KiB
     /// receive buffer that completes its handshake, sends its lines and reads nothing until told.
     final class StuckTLSClient: StuckReader, @unchecked Sendable {
-        let process = Process()
-        let input = Pipe()
-        let output = Pipe()
+        let process: ChildProcess
+        var input: FileHandle { process.input! }
+        var output: FileHandle { process.output! }
         var lines: [String] = []
 
         static let script = #"""
@@ -95,33 +95,30 @@ protocol StuckReader: Sendable {
             """#
 
         init(port: Int, certificate: String) throws {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", "-c", Self.script, "\(port)", certificate]
-            process.standardInput = input
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
+            process = try ChildProcess(
+                ["/usr/bin/env", "python3", "-c", Self.script, "\(port)", certificate], stdin: .pipe, stdout: .pipe,
+                stderr: .output)
         }
 
         func send(_ line: String) { lines.append(line) }
 
         /// Sends the lines gathered so far in one write (the script reads one line of them).
         func flush() async throws {
-            input.fileHandleForWriting.write(Data((lines.joined(separator: "\\n") + "\\n\n").utf8))
-            let answer = await offThePool { String(decoding: self.output.fileHandleForReading.availableData, as: UTF8.self) }
+            input.write(Data((lines.joined(separator: "\\n") + "\\n\n").utf8))
+            let answer = await offThePool { String(decoding: self.output.availableData, as: UTF8.self) }
             guard answer.hasPrefix("sent") else { throw TestDaemon.Failure(description: "stuck TLS client: \(answer)") }
         }
 
         func isClosedByPeer(within seconds: Double = 10) -> Bool {
-            input.fileHandleForWriting.write(Data("\(seconds)\n".utf8))
-            let answer = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            input.write(Data("\(seconds)\n".utf8))
+            let answer = String(decoding: output.readDataToEndOfFile(), as: UTF8.self)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             process.waitUntilExit()
             if !answer.hasPrefix("closed") { FileHandle.standardError.write(Data("stuck TLS client: \(answer)\n".utf8)) }
             return answer.hasPrefix("closed")
         }
 
-        deinit { if process.isRunning { process.terminate() } }
+        deinit { process.terminate() }
     }
 
     @Test func aReaderThatStopsIsDisconnectedAndDelaysNobody() async throws {

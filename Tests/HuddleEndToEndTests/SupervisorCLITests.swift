@@ -51,14 +51,8 @@ import Testing
         let sam = CLI(daemon, "sam", token: samToken)
 
         // Sam follows the floor with `huddle watch` all along.
-        let watch = Process()
-        watch.executableURL = URL(fileURLWithPath: TestDaemon.huddle)
-        watch.arguments = ["watch"] + sam.login
-        let watched = Pipe()
-        watch.standardOutput = watched
-        watch.standardError = FileHandle.nullDevice
-        try watch.run()
-        defer { if watch.isRunning { watch.terminate() } }
+        let watch = try ChildProcess([TestDaemon.huddle, "watch"] + sam.login, stdout: .pipe)
+        defer { watch.terminate() }
 
         // Policy: set, shown, kept in the history; bad keys and agents are refused.
         let set = try await sam.run([
@@ -199,7 +193,7 @@ import Testing
 
         // What `huddle watch` showed Sam meanwhile.
         watch.interrupt()
-        let text = String(decoding: watched.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let text = await offThePool { String(decoding: watch.output?.readDataToEndOfFile() ?? Data(), as: UTF8.self) }
         watch.waitUntilExit()
         let shownLines = text.split(separator: "\n")
         #expect(shownLines.contains { $0.contains("  ALERT  wellbeing_break carol: ") }, "\(text)")

@@ -6,7 +6,7 @@ import Testing
 /// the browser: sign-in and its cookie, the page's headers and weight, the event stream and its
 /// replay, display links, acknowledgments and their cross-site guard, and the bad input of each.
 /// What the page does with all this is `WallboardBrowserTests`, in headless Chromium.
-@Suite(WallboardGate.trait) struct WallboardHTTPTests {
+@Suite struct WallboardHTTPTests {
     struct Floor {
         let daemon: TestDaemon
         let agent: String
@@ -293,7 +293,7 @@ import Testing
                 "--max-sessions-per-user", "32",
             ])
             let value = try await f.signIn(f.supervisor)
-            let stuck = try StalledStream(port: f.daemon.httpPort, path: "/v1/teams/floor-a/events", cookie: value)
+            let stuck = try await StalledStream.open(port: f.daemon.httpPort, path: "/v1/teams/floor-a/events", cookie: value)
             let reader = try f.stream(["Cookie: huddle_session=\(value)"])
             try await reader.waitFor("the snapshot") { $0.first?.event == "snapshot" }
             // More than the kernel's buffers hold (several MB on loopback), from 8 senders at
@@ -330,11 +330,8 @@ import Testing
 
 /// A browser tab that asks for the event stream and then never reads (a tiny receive buffer,
 /// so that the daemon's side fills quickly).
-final class StalledStream: @unchecked Sendable {
-    let process = Process()
-    let input = Pipe()
-    let output = Pipe()
-    let errors = Pipe()
+final class StalledStream: Sendable {
+    let process: ChildProcess
 
     static let script = #"""
         import socket, ssl, sys, time
@@ -371,34 +368,26 @@ final class StalledStream: @unchecked Sendable {
         print(verdict, flush=True)
         """#
 
-    init(port: Int, path: String, cookie: String) throws {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", Self.script, "\(port)", path, cookie]
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let first = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+    /// Returns once the tab has its snapshot (waiting off the cooperative pool).
+    static func open(port: Int, path: String, cookie: String) async throws -> StalledStream {
+        let process = try ChildProcess(
+            ["/usr/bin/python3", "-c", script, "\(port)", path, cookie], stdin: .pipe, stdout: .pipe, stderr: .pipe)
+        let first = await offThePool { String(decoding: process.output?.availableData ?? Data(), as: UTF8.self) }
         guard first.hasPrefix("open") else { throw TestDaemon.Failure(description: "stalled stream: \(first)") }
+        return StalledStream(process)
     }
 
+    private init(_ process: ChildProcess) { self.process = process }
+
+    /// Blocking: call it off the cooperative pool.
     func isClosedByPeer(within seconds: Double) -> Bool {
-        input.fileHandleForWriting.write(Data("\(seconds)\n".utf8))
-        let answer = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.input?.write(Data("\(seconds)\n".utf8))
+        let answer = String(decoding: process.output?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
         process.waitUntilExit()
         if !answer.hasPrefix("closed") {
-            let errors = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let errors = String(decoding: process.errors?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
             FileHandle.standardError.write(Data("stalled stream: \(answer) \(process.terminationStatus) \(errors)\n".utf8))
         }
         return answer.hasPrefix("closed")
     }
-
-    deinit { if process.isRunning { process.terminate() } }
-}
-
-/// Off in the full suite for now: their curl and browser processes, spawned through Foundation's
-/// `Process`, inherit other tests' exit-watching sockets and stall the suite's daemons' exits
-/// (seen: a full run hung). Run them alone with HUDDLE_WALLBOARD_TESTS=1 until they spawn clean.
-enum WallboardGate {
-    static let trait = Testing.ConditionTrait.enabled(if: ProcessInfo.processInfo.environment["HUDDLE_WALLBOARD_TESTS"] != nil)
 }

@@ -20,21 +20,16 @@ final class EventStreamClient: Sendable {
         var ended = false
     }
 
-    private let process: Process
+    private let process: ChildProcess
     private let state = NIOLockedValueBox(State())
-    private let done = NIOLockedValueBox(false)
 
     /// `headers` are extra request headers (`Cookie: …`, `Last-Event-ID: …`, `Authorization: …`).
     init(url: String, headers: [String] = []) throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-sS", "-N", "--insecure", "-i", "--max-time", "120"] + headers.flatMap { ["-H", $0] } + [url]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
+        process = try ChildProcess(
+            ["/usr/bin/curl", "-sS", "-N", "--insecure", "-i", "--max-time", "120"] + headers.flatMap { ["-H", $0] } + [url],
+            stdout: .pipe)
         let state = self.state
-        out.fileHandleForReading.readabilityHandler = { handle in
+        process.output?.readabilityHandler = { handle in
             let data = handle.availableData
             state.withLockedValue { state in
                 if data.isEmpty {
@@ -46,7 +41,6 @@ final class EventStreamClient: Sendable {
                 }
             }
         }
-        try process.run()
     }
 
     private static func parse(_ state: inout State) {
@@ -117,10 +111,9 @@ final class EventStreamClient: Sendable {
         throw TestDaemon.Failure(description: "event stream still open after \(timeout)")
     }
 
+    /// Ends curl (SIGKILL: a tab closed at once) and waits for it.
     func close() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.signal(SIGKILL)
         process.waitUntilExit()
     }
-
-    deinit { if process.isRunning { process.terminate() } }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import HuddleClient
 import HuddleProtocol
+import NIOConcurrencyHelpers
 
 /// The real `huddled` binary, started in a temporary data folder on a free loopback port.
 /// Stopped by PID (its own) at the end of each test.
@@ -20,7 +21,7 @@ final class TestDaemon: @unchecked Sendable {
     let directory: String
     let extraArguments: [String]
     let plaintext: Bool
-    private(set) var process: Process?
+    private(set) var process: ChildProcess?
     private(set) var port = 0
     /// The HTTP side's port (`--http 127.0.0.1:0`), learnt from the `http listening on` line.
     private(set) var httpPort = 0
@@ -42,21 +43,14 @@ final class TestDaemon: @unchecked Sendable {
     /// "listening" lines of the protocol port and of the HTTP side.
     func start(port requested: Int? = nil, httpPort requestedHTTP: Int? = nil) async throws {
         logCount += 1
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.huddled)
-        var arguments = ["serve", "--data", data, "--listen", "127.0.0.1:\(requested ?? 0)", "--http", "127.0.0.1:\(requestedHTTP ?? 0)"]
+        var arguments = [Self.huddled, "serve", "--data", data, "--listen", "127.0.0.1:\(requested ?? 0)", "--http", "127.0.0.1:\(requestedHTTP ?? 0)"]
         if plaintext { arguments.append("--plaintext") }
         // The suite runs some sixty daemons and their clients side by side on two cores, the
         // heavy ones (10,000-event replays, stuck readers, floods) among them: a client may wait
         // seconds for its turn before it says hello. A test about the authentication deadline
         // sets its own; the others must not fail on it.
         if !extraArguments.contains("--auth-timeout-s") { arguments += ["--auth-timeout-s", "60"] }
-        process.arguments = arguments + extraArguments
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardError = log
-        process.standardOutput = log
-        try process.run()
+        let process = try ChildProcess(arguments + extraArguments, stdout: .file(logPath), stderr: .output)
         self.process = process
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
@@ -185,18 +179,18 @@ final class TestDaemon: @unchecked Sendable {
     private static func runBlocking(_ executable: String, _ arguments: [String], environment: [String: String]?, check: Bool)
         throws -> Output
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        let process = try ChildProcess([executable] + arguments, environment: environment, stdout: .pipe, stderr: .pipe)
+        // Both pipes at once, so that a child filling one while the test drains the other
+        // cannot stall.
+        let errors = NIOLockedValueBox(Data())
+        let drained = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            errors.withLockedValue { $0 = process.errors?.readDataToEndOfFile() ?? Data() }
+            drained.signal()
+        }
+        let stdout = process.output?.readDataToEndOfFile() ?? Data()
+        drained.wait()
+        let stderr = errors.withLockedValue { $0 }
         process.waitUntilExit()
         let output = Output(
             status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
