@@ -145,6 +145,27 @@ import Testing
         _ = try await f.daemon.stop()
     }
 
+    /// SIGTERM with tabs open: each is told (`closing`, reason `shutdown`, so the page says
+    /// "reconnecting" rather than "signed out") and the daemon's exit does not wait for them.
+    @Test func aDaemonStoppingWithTabsOpenTellsThemAndExitsPromptly() async throws {
+        let f = try await Floor()
+        let cookie = "Cookie: huddle_session=\(try await f.signIn(f.supervisor))"
+        let tabs = try (0..<3).map { _ in try f.stream([cookie]) }
+        for tab in tabs { try await tab.waitFor("the snapshot") { $0.contains { $0.event == "snapshot" } } }
+        let started = ContinuousClock.now
+        #expect(try await f.daemon.stop() == 0)
+        let took = ContinuousClock.now - started
+        for tab in tabs {
+            let frames = try await tab.waitFor("the closing frame") { $0.contains { $0.event == "closing" } }
+            let closing = try #require(frames.last { $0.event == "closing" })
+            #expect(closing.json?["reason"] == "shutdown", "\(closing.data)")
+            try await tab.waitForEnd()
+            tab.close()
+        }
+        // The daemon's own drain allows 10 s for connections; open streams must not use it up.
+        #expect(took < .seconds(8), "stopping with three tabs open took \(took)")
+    }
+
     @Test func badLastEventIDsTeamsAndTokensAreRefusedClearly() async throws {
         let f = try await Floor()
         let cookie = "Cookie: huddle_session=\(try await f.signIn(f.supervisor))"
@@ -382,7 +403,9 @@ final class StalledStream: Sendable {
     /// Blocking: call it off the cooperative pool.
     func isClosedByPeer(within seconds: Double) -> Bool {
         process.input?.write(Data("\(seconds)\n".utf8))
+        // What is left of the "open" line may come first.
         let answer = String(decoding: process.output?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         process.waitUntilExit()
         if !answer.hasPrefix("closed") {
             let errors = String(decoding: process.errors?.readDataToEndOfFile() ?? Data(), as: UTF8.self)

@@ -14,6 +14,7 @@ final class EventStreamClient: Sendable {
 
     private struct State {
         var text = ""
+        var pending: [UInt8] = []
         var frames: [Frame] = []
         var comments = 0
         var status: Int?
@@ -28,17 +29,30 @@ final class EventStreamClient: Sendable {
         process = try ChildProcess(
             ["/usr/bin/curl", "-sS", "-N", "--insecure", "-i", "--max-time", "120"] + headers.flatMap { ["-H", $0] } + [url],
             stdout: .pipe)
+        // A thread of its own reads to the end (see `offThePool`): blocking reads see the end of
+        // the stream for certain, where a readability handler was seen to miss it.
         let state = self.state
-        process.output?.readabilityHandler = { handle in
-            let data = handle.availableData
-            state.withLockedValue { state in
-                if data.isEmpty {
-                    state.ended = true
-                    handle.readabilityHandler = nil
-                } else {
-                    state.text += String(decoding: data, as: UTF8.self)
-                    Self.parse(&state)
+        let process = self.process
+        Thread.detachNewThread {
+            guard let output = process.output else { return }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = read(output.fileDescriptor, &chunk, chunk.count)
+                if n < 0 && errno == EINTR { continue }
+                state.withLockedValue { state in
+                    if n <= 0 {
+                        state.ended = true
+                    } else {
+                        // Decoded up to the last newline, which is never inside a character.
+                        state.pending += chunk[..<n]
+                        if let newline = state.pending.lastIndex(of: 0x0A) {
+                            state.text += String(decoding: state.pending[...newline], as: UTF8.self)
+                            state.pending.removeSubrange(...newline)
+                            Self.parse(&state)
+                        }
+                    }
                 }
+                if n <= 0 { return }
             }
         }
     }
@@ -108,7 +122,9 @@ final class EventStreamClient: Sendable {
             if ended { return }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw TestDaemon.Failure(description: "event stream still open after \(timeout)")
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/fd")) ?? []
+        let links = fds.map { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(process.processIdentifier)/fd/\($0)")) ?? "?" }
+        throw TestDaemon.Failure(description: "event stream still open after \(timeout) (curl \(process.isRunning ? "running" : "exited \(process.terminationStatus)"); fds \(links))")
     }
 
     /// Ends curl (SIGKILL: a tab closed at once) and waits for it.
