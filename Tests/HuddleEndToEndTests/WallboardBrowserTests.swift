@@ -89,6 +89,39 @@ import Testing
         }
     }
 
+    /// A script for `Browser.js`: every piece of text on the screen whose contrast with what is
+    /// behind it is below WCAG 2's AA level (4.5:1, or 3:1 for large text: 24 px, or 18.66 px
+    /// bold), as "ratio text" strings. The background is the nearest ancestors' colours laid
+    /// over each other down to an opaque one (white at the root).
+    static let contrastFailures = #"""
+        const rgba = (c) => { const m = c.match(/[\d.]+/g) || [0, 0, 0, 0]; return [+m[0], +m[1], +m[2], m[3] === undefined ? 1 : +m[3]]; };
+        const over = (top, below) => { const a = top[3]; return [0, 1, 2].map((i) => top[i] * a + below[i] * (1 - a)).concat(1); };
+        const lum = (c) => { const [r, g, b] = c.slice(0, 3).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+        function background(el) {
+          const layers = [];
+          for (let n = el; n && n.nodeType === 1; n = n.parentElement) {
+            const c = rgba(getComputedStyle(n).backgroundColor);
+            if (c[3] > 0) layers.push(c);
+            if (c[3] >= 1) break;
+          }
+          return layers.reverse().reduce((below, top) => over(top, below), [255, 255, 255, 1]);
+        }
+        const failures = [];
+        for (const el of document.body.querySelectorAll('*')) {
+          const text = Array.from(el.childNodes).filter((n) => n.nodeType === 3).map((n) => n.textContent).join('').trim();
+          if (!text || !el.checkVisibility({ opacityProperty: true, visibilityProperty: true, contentVisibilityAuto: true })) continue;
+          const style = getComputedStyle(el);
+          const bg = background(el);
+          const fg = over(rgba(style.color), bg);
+          const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+          const ratio = (hi + 0.05) / (lo + 0.05);
+          const size = parseFloat(style.fontSize);
+          const large = size >= 24 || (size >= 18.66 && +style.fontWeight >= 700);
+          if (ratio < (large ? 3 : 4.5)) failures.push(ratio.toFixed(2) + ' ' + text.slice(0, 40));
+        }
+        return failures;
+        """#
+
     @Test func anAlertAcknowledgedInTheBrowserReachesACLISupervisor() async throws {
         try await HeavyTests.one {
             let f = try await Floor()
@@ -103,6 +136,8 @@ import Testing
             // Supervisors see why (the reason is theirs to see), and the team only "Break".
             #expect(try await browser.js("return document.querySelector('li.alert').textContent.includes('abusive')") == true)
             try await browser.screenshot("wallboard-supervisor-alert")
+            let lowContrast = try await browser.js(Self.contrastFailures)
+            #expect(lowContrast.arrayValue?.isEmpty == true, "text below WCAG AA contrast: \(lowContrast)")
             // With the keyboard: Tab to the Acknowledge button, Enter.
             var reached = false
             for _ in 0..<60 {
@@ -181,6 +216,8 @@ import Testing
             #expect(try await browser.js("return document.body.classList.contains('tv')") == true)
             #expect(try await browser.count("button, a[href], input") == 0)
             try await browser.screenshot("wallboard-tv")
+            let lowContrast = try await browser.js(Self.contrastFailures)
+            #expect(lowContrast.arrayValue?.isEmpty == true, "text below WCAG AA contrast in TV mode: \(lowContrast)")
             await browser.quit()
             _ = try await f.daemon.stop()
         }

@@ -145,6 +145,27 @@ import Testing
         _ = try await f.daemon.stop()
     }
 
+    /// Sessions are stored: one signed in before a restart still works after it, and one whose
+    /// twelve hours ran out meanwhile is refused (401) and deleted.
+    @Test func aSessionSurvivesARestartAndAnExpiredOneIsRefused() async throws {
+        let f = try await Floor()
+        let kept = try await f.signIn(f.supervisor)
+        let expired = try await f.signIn(f.supervisor)
+        try await f.daemon.stop()
+        let key = try #require(expired.split(separator: "_").dropFirst().first.map(String.init))
+        _ = try await TestDaemon.run(
+            "/usr/bin/sqlite3", ["\(f.daemon.data)/huddle.sqlite", "UPDATE board_sessions SET expires_at = 1000 WHERE key = '\(key)';"])
+        try await f.daemon.start()
+        let fine = try await f.curl("/v1/board/session", ["-H", "Cookie: huddle_session=\(kept)"])
+        #expect(fine.status == 200, "\(fine.status) \(fine.body)")
+        let refused = try await f.curl("/v1/board/session", ["-H", "Cookie: huddle_session=\(expired)"])
+        #expect(refused.status == 401, "\(refused.status) \(refused.body)")
+        let left = try await TestDaemon.run(
+            "/usr/bin/sqlite3", ["\(f.daemon.data)/huddle.sqlite", "SELECT count(*) FROM board_sessions WHERE key = '\(key)';"])
+        #expect(left.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        _ = try await f.daemon.stop()
+    }
+
     /// SIGTERM with tabs open: each is told (`closing`, reason `shutdown`, so the page says
     /// "reconnecting" rather than "signed out") and the daemon's exit does not wait for them.
     @Test func aDaemonStoppingWithTabsOpenTellsThemAndExitsPromptly() async throws {
