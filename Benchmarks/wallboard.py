@@ -215,6 +215,18 @@ def board_part(h: H.Harness, args) -> dict:
         time.sleep(2)
         later = page_memory(driver)
         h.figure(f"page after {args.seconds / 2:.0f} s more", later)
+        # The last state of every agent, on the screen or not.
+        shown = driver.execute_script(
+            "return Object.fromEntries(Array.from(document.querySelectorAll('tr[data-user]'))"
+            ".map((tr) => [tr.dataset.user, tr.querySelector('.note').textContent.trim()]))")
+        last = {}
+        for batch in (changes, more):
+            for c in sorted(batch.sent):
+                if c in batch.answered:
+                    last[batch.user[c]] = f"b{c}"
+        stale = [u for u, note in last.items() if shown.get(u) != note]
+        h.figure("agents whose row shows their last change", f"{len(last) - len(stale)} of {len(last)}")
+        H.check(not stale, f"{len(stale)} rows do not show their agent's last change, e.g. {stale[:3]}")
         driver.save_screenshot(str(h.tmp / "wallboard-bench.png"))
         if args.screenshot:
             driver.save_screenshot(args.screenshot)
@@ -231,7 +243,8 @@ def board_part(h: H.Harness, args) -> dict:
         "paint_p50_ms": round(percentile(to_paint, 50), 1), "paint_p99_ms": round(percentile(to_paint, 99), 1),
         "paint_max_ms": round(max(to_paint), 1),
         "request_p50_ms": round(percentile(round_trip, 50), 1), "request_p99_ms": round(percentile(round_trip, 99), 1),
-        "page_start": start, "page_end": end, "page_later": later, "daemon_rss_kib": d.rss_kib(),
+        "page_start": start, "page_end": end, "page_later": later, "last_state_shown": len(last) - len(stale),
+        "agents_changed": len(last), "daemon_rss_kib": d.rss_kib(),
     }
     h.figure("changes painted", f"{len(to_paint)} of {len(changes.sent)} ({changes.errors} refused)")
     h.figure("long tasks (> 50 ms)", f"{len(probe['long'])}, the longest {longest:.1f} ms")
