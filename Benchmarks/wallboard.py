@@ -226,6 +226,17 @@ def board_part(h: H.Harness, args) -> dict:
                     last[batch.user[c]] = f"b{c}"
         stale = [u for u, note in last.items() if shown.get(u) != note]
         h.figure("agents whose row shows their last change", f"{len(last) - len(stale)} of {len(last)}")
+        # A row far off the screen is not drawn, yet the browser's find-in-page still finds it.
+        far = driver.execute_script(
+            "const rows = Array.from(document.querySelectorAll('tr[data-user^=agent][hidden]'));"
+            "return rows.length ? rows[rows.length - 1].dataset.user : null")
+        H.check(far is not None, "no row was left undrawn: the window logic did nothing")
+        found = driver.execute_script(
+            f"return [window.find('{far}'), document.querySelector('tr[data-user=\"{far}\"]').hidden]")
+        # window.find searches the text but, unlike the browser's own find bar (which headless
+        # Chromium has not), does not reveal the row; the attribute is what the find bar reveals.
+        h.figure("a row far off the screen", f"{far}: found by window.find {found[0]}, hidden={found[1]!r}")
+        H.check(found == [True, "until-found"], f"{far} is not searchable while undrawn: {found}")
         H.check(not stale, f"{len(stale)} rows do not show their agent's last change, e.g. {stale[:3]}")
         driver.save_screenshot(str(h.tmp / "wallboard-bench.png"))
         if args.screenshot:

@@ -280,7 +280,7 @@ function buildRow(team, m) {
   m.shown = {};
   // Not drawn until `placeRows` finds it near the window (in this same frame, for a row that is).
   m.visible = false;
-  tr.classList.add('far');
+  tr.hidden = 'until-found';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -791,9 +791,10 @@ function tickMembers(team, t) {
 }
 
 /**
- * Draws only the rows near the window. A row far from it is `content-visibility: hidden`
- * (class `far`): it keeps its place and height, and its contents cost no style, layout or
- * paint. With 1,000 agents, letting the browser decide (`content-visibility: auto`) cost an
+ * Draws only the rows near the window. A row far from it is `hidden="until-found"`
+ * (`content-visibility: hidden`, and still found by the browser's find-in-page, which shows
+ * it and scrolls to it): it keeps its place and height, and its contents cost no style,
+ * layout or paint. With 1,000 agents, letting the browser decide (`content-visibility: auto`) cost an
  * intersection check of every row and a layout of the whole list in each frame, 40 to 90 ms
  * at 50 changes a second (Benchmarks/wallboard.py). Rows keep their text up to date wherever
  * they are; a row coming near has its time counted at once.
@@ -809,7 +810,7 @@ function placeRows(team, t, place) {
     const near = i >= first && i <= last;
     if (near === m.visible) return;
     m.visible = near;
-    m.row.tr.classList.toggle('far', !near);
+    m.row.tr.hidden = near ? false : 'until-found';
     if (near) {
       renderTime(m, t);
       renderCall(m, t);
@@ -1622,8 +1623,9 @@ async function start() {
   for (const team of page.teams.values()) team.stream.run();
   scheduleTick();
   requestFrame();
-  // Scrolling brings other rows near (see placeRows).
+  // Scrolling brings other rows near (see placeRows), and so does find-in-page.
   window.addEventListener('scroll', () => requestFrame(true), { passive: true });
+  document.addEventListener('beforematch', () => requestFrame(true));
   window.addEventListener('resize', () => requestFrame(true), { passive: true });
 }
 
