@@ -113,14 +113,14 @@ final class Browser: Sendable {
             // whole test suite.
             _ = try await send(["cmd": "version"], timeout: .seconds(60))
         } catch {
-            kill(process.processIdentifier, SIGTERM)
+            process.signal(SIGTERM)
             throw error
         }
     }
 
     deinit {
         // The driver quits Chromium on SIGTERM (and on end of input, when the pipe closes).
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        process.signal(SIGTERM)
     }
 
     // MARK: Commands
@@ -263,9 +263,9 @@ final class Browser: Sendable {
             try? input.close()
             if await exited(by: deadline) { return }
         }
-        kill(process.processIdentifier, SIGTERM)
+        process.signal(SIGTERM)
         if await exited(by: .now + .seconds(15)) { return }
-        kill(process.processIdentifier, SIGKILL)
+        process.signal(SIGKILL)
         _ = await exited(by: .now + .seconds(5))
     }
 

@@ -808,8 +808,10 @@ function placeRows(team, t, place) {
   const last = Math.ceil((window.innerHeight - place.top) / height) + NEAR_ROWS;
   rows.forEach((m, i) => {
     const near = i >= first && i <= last;
-    if (near === m.visible) return;
+    // The attribute, not m.visible, says whether it is drawn: find-in-page removes it itself.
+    const drawn = m.row.tr.hidden === false;
     m.visible = near;
+    if (near === drawn) return;
     m.row.tr.hidden = near ? false : 'until-found';
     if (near) {
       renderTime(m, t);

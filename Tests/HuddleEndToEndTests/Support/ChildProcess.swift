@@ -189,8 +189,12 @@ final class ChildProcess: Sendable {
         return true
     }
 
+    /// Under the lock that reaping takes: an unreaped PID is still this child's, never reused.
     func signal(_ number: Int32) {
-        if isRunning { kill(processIdentifier, number) }
+        _ = isRunning
+        status.withLockedValue { status in
+            if status == nil { kill(processIdentifier, number) }
+        }
     }
 
     func terminate() { signal(SIGTERM) }

@@ -74,18 +74,18 @@ final class TestDaemon: @unchecked Sendable {
     @discardableResult
     func stop(timeout: Duration = .seconds(20)) async throws -> Int32 {
         guard let process, process.isRunning else { return process?.terminationStatus ?? 0 }
-        kill(process.processIdentifier, SIGTERM)
+        process.signal(SIGTERM)
         return try await waitForExit(timeout: timeout)
     }
 
     func kill9() async throws {
         guard let process, process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
+        process.signal(SIGKILL)
         _ = try await waitForExit(timeout: .seconds(10))
     }
 
     func signal(_ number: Int32) {
-        if let process, process.isRunning { kill(process.processIdentifier, number) }
+        process?.signal(number)
     }
 
     func waitForExit(timeout: Duration) async throws -> Int32 {
@@ -93,7 +93,7 @@ final class TestDaemon: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {
             guard ContinuousClock.now < deadline else {
-                kill(process.processIdentifier, SIGKILL)
+                process.signal(SIGKILL)
                 throw Failure(description: "huddled did not exit in time")
             }
             try await Task.sleep(for: .milliseconds(20))
@@ -202,7 +202,7 @@ final class TestDaemon: @unchecked Sendable {
     }
 
     deinit {
-        if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process?.signal(SIGKILL)
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
