@@ -277,7 +277,8 @@ def board_part(h: H.Harness, args) -> dict:
     return result
 
 
-async def open_streams(port: int, token: str, count: int, context: ssl.SSLContext, received: list[int]):
+async def open_streams(port: int, token: str, count: int, context: ssl.SSLContext, received: list[int],
+                       events: dict[int, int]):
     """Opens `count` event streams, each read (and dropped) until cancelled; returns the tasks
     once every stream has its snapshot."""
     ready = asyncio.Semaphore(0)
@@ -293,9 +294,14 @@ async def open_streams(port: int, token: str, count: int, context: ssl.SSLContex
                 raise H.Failure(f"stream {k} closed before its snapshot: {seen[:200]!r}")
             seen += chunk
         ready.release()
+        events[k] = 0
+        carry = b""
         try:
             while chunk := await reader.read(65536):
                 received[0] += len(chunk)
+                # Events after the snapshot; a "data: " split across two reads is counted once.
+                events[k] += (carry + chunk).count(b"\ndata: ")
+                carry = chunk[-6:]
         finally:
             writer.close()
 
@@ -325,10 +331,11 @@ def streams_part(h: H.Harness, args) -> dict:
         time.sleep(1)
         before = d.rss_kib()
         received = [0]
+        events: dict[int, int] = {}
 
         async def scenario():
             t0 = time.monotonic()
-            tasks = await open_streams(d.http_port, sam, count, context, received)
+            tasks = await open_streams(d.http_port, sam, count, context, received, events)
             opened = time.monotonic() - t0
             await asyncio.sleep(3)
             idle = d.rss_kib()
@@ -338,18 +345,23 @@ def streams_part(h: H.Harness, args) -> dict:
                 await asyncio.sleep(0.2)
             await asyncio.sleep(2)
             busy = d.rss_kib()
+            ended = sum(1 for t in tasks if t.done())
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            return opened, idle, busy, changes
+            return opened, idle, busy, changes, ended
 
-        opened, idle, busy, changes = asyncio.run(scenario())
+        opened, idle, busy, changes, ended = asyncio.run(scenario())
+        fewest = min(events.values())
+        H.check(ended == 0, f"{ended} of {count} streams ended before the end")
+        H.check(fewest >= len(changes.answered), f"a stream got {fewest} events of {len(changes.answered)} changes")
         row = {"streams": count, "open_s": round(opened, 1), "rss_before_kib": before, "rss_idle_kib": idle,
                "rss_busy_kib": busy, "kib_per_stream_idle": round((idle - before) / count, 1),
                "kib_per_stream_busy": round((busy - before) / count, 1), "changes": len(changes.answered),
-               "bytes_received": received[0]}
+               "bytes_received": received[0],
+               "fewest_events_per_stream": fewest, "streams_ended_early": ended}
         h.figure(f"{count} streams", f"opened in {opened:.1f} s; {row['kib_per_stream_idle']} KiB each idle, "
-                                     f"{row['kib_per_stream_busy']} KiB at 10 changes/s "
+                                     f"{row['kib_per_stream_busy']} KiB at 10 changes/s, every stream {fewest}+ events "
                                      f"(protocol: {PROTOCOL_KIB_PER_CONNECTION} KiB per idle TLS connection)")
         results.append(row)
         d.stop()
