@@ -52,6 +52,30 @@ protocol StuckReader: Sendable {
         deinit { close(fd) }
     }
 
+    /// Python for the stuck peers (this one and the wallboard's stalled tab):
+    /// `closed_by_peer(tls, seconds)` reads again until the daemon has closed the connection or
+    /// `seconds` have passed (a close waits behind the bytes the kernel still holds for the
+    /// peer), and says which: "closed (…)" or "open".
+    static let closedByPeer = #"""
+        import socket, ssl, time
+        def closed_by_peer(tls, seconds):
+            deadline = time.monotonic() + seconds
+            tls.settimeout(0.5)
+            while time.monotonic() < deadline:
+                try:
+                    if not tls.recv(1 << 20):
+                        return "closed (end of stream)"
+                except (ConnectionResetError, ssl.SSLError, BrokenPipeError) as e:
+                    return f"closed ({e})"
+                except TimeoutError:
+                    # Nothing to read: the kernel knows whether the peer has gone (any TCP state
+                    # but ESTABLISHED, the first byte of TCP_INFO).
+                    if tls.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] != 1:
+                        return "closed (TCP state)"
+            return "open"
+
+        """#
+
     /// The same over TLS: a Python client (its own TLS stack, trusting cert.pem) with a 4 KiB
     /// receive buffer that completes its handshake, sends its lines and reads nothing until told.
     final class StuckTLSClient: StuckReader, @unchecked Sendable {
@@ -60,7 +84,7 @@ protocol StuckReader: Sendable {
         var output: FileHandle { process.output! }
         var lines: [String] = []
 
-        static let script = #"""
+        static let script = closedByPeer + #"""
             import socket, ssl, sys
             port, cafile = int(sys.argv[1]), sys.argv[2]
             raw = socket.socket()
@@ -73,25 +97,7 @@ protocol StuckReader: Sendable {
             while b'"id":2,' not in seen:
                 seen += tls.recv(65536)
             print("sent", flush=True)
-            import time
-            deadline = time.monotonic() + float(sys.stdin.readline())
-            tls.settimeout(0.5)
-            verdict = "open"
-            while time.monotonic() < deadline:
-                try:
-                    if not tls.recv(65536):
-                        verdict = "closed (end of stream)"
-                        break
-                except (ConnectionResetError, ssl.SSLError, BrokenPipeError) as e:
-                    verdict = f"closed ({e})"
-                    break
-                except TimeoutError:
-                    # Nothing to read: the kernel knows whether the peer has gone (any TCP state
-                    # but ESTABLISHED, the first byte of TCP_INFO).
-                    if tls.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] != 1:
-                        verdict = "closed (TCP state)"
-                        break
-            print(verdict, flush=True)
+            print(closed_by_peer(tls, float(sys.stdin.readline())), flush=True)
             """#
 
         init(port: Int, certificate: String) throws {

@@ -375,8 +375,8 @@ import Testing
 final class StalledStream: Sendable {
     let process: ChildProcess
 
-    static let script = #"""
-        import socket, ssl, sys, time
+    static let script = SlowReaderTests.closedByPeer + #"""
+        import socket, ssl, sys
         port, path, cookie = int(sys.argv[1]), sys.argv[2], sys.argv[3]
         raw = socket.socket()
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -390,24 +390,7 @@ final class StalledStream: Sendable {
         while b"event: snapshot" not in seen:
             seen += tls.recv(65536)
         print("open", flush=True)
-        deadline = time.monotonic() + float(sys.stdin.readline())
-        # Asked whether it was cut: it reads again (the daemon's close waits behind the bytes
-        # the kernel still holds for it) and finds the end of the stream.
-        tls.settimeout(1)
-        verdict = "open"
-        while time.monotonic() < deadline:
-            try:
-                if not tls.recv(1 << 20):
-                    verdict = "closed (end of stream)"
-                    break
-            except (ConnectionResetError, ssl.SSLError, BrokenPipeError) as e:
-                verdict = f"closed ({e})"
-                break
-            except TimeoutError:
-                if tls.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] != 1:
-                    verdict = "closed (TCP state)"
-                    break
-        print(verdict, flush=True)
+        print(closed_by_peer(tls, float(sys.stdin.readline())), flush=True)
         """#
 
     /// Returns once the tab has its snapshot (waiting off the cooperative pool).
