@@ -36,15 +36,4 @@ extension Floor {
         }
         return events
     }
-
-    /// A coverage breach caused by an agent's own move to after-call work or offline, unless the
-    /// team already has one open.
-    mutating func breachAlert(team teamName: String, after name: String, now: Timestamp) -> Event? {
-        guard let team = teams[teamName], let figures = coverage(of: teamName), figures.state == .breach,
-            !team.openAlerts.values.contains(where: { $0.kind == .coverageBreach })
-        else { return nil }
-        return raiseAlert(
-            team: teamName, kind: .coverageBreach, severity: .warning, user: name,
-            text: "coverage breached: \(figures.available) available, \(figures.required) required", now: now)
-    }
 }

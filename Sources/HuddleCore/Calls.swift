@@ -208,11 +208,7 @@ extension Floor {
         }
         let wrapUp = agent.teams.contains { teams[$0]?.policy.calls.acwAfterCall ?? false }
         if wrapUp, let user = users[agent.name], user.status.status == .available {
-            let counted = counts(agent.name) ? user.teams : []
             events += systemStatus(user, .afterCallWork, now: now)
-            for team in counted.sorted() {
-                if let alert = breachAlert(team: team, after: agent.name, now: now) { events.append(alert) }
-            }
         }
         return events
     }
@@ -251,19 +247,15 @@ extension Floor {
 
     /// A status the phone system set (an Amazon Connect agent status named like a Huddle
     /// status), mirrored by the bridge: the phone already did it, so no coverage rule applies,
-    /// and a team it leaves in breach gets `coverage_breach` as after an agent's own move. The
+    /// and a team it leaves in breach gets `coverage_breach` like any other breach (§12). The
     /// same status again changes nothing (the note stays).
     public mutating func mirrorStatus(by sender: String, user name: String, _ status: Status, now: Timestamp)
         throws(RPCError) -> [Event]
     {
         let agent = try agent(name, reportedBy: sender)
         guard agent.status.status != status else { return [] }
-        let counted = counts(name) ? agent.teams : []
         var events = try applyStatus(to: agent, status: status, note: "", expectedSeconds: nil, by: sender, reason: nil, now: now)
         if status != .available && status != .afterCallWork { events += leaveWaitlists(name, now: now) }
-        for team in counted.sorted() {
-            if let alert = breachAlert(team: team, after: name, now: now) { events.append(alert) }
-        }
         return events
     }
 }

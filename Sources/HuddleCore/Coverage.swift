@@ -73,9 +73,9 @@ extension Floor {
     }
 
     /// The figures last announced for a team, recorded without an event (a folded announcement).
-    mutating func setAnnouncedCoverage(_ figures: CoverageFigures, of teamName: String) {
+    mutating func setAnnouncedCoverage(_ figures: CoverageFigures, of teamName: String, at: Timestamp) {
         let index = takeCoverageIndex()
-        teams[teamName]?.coverage = figures
+        teams[teamName]?.announce(figures, at: at)
         coverageIndex = index
     }
 

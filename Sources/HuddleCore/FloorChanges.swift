@@ -22,6 +22,8 @@ public struct FloorChanges: Sendable, Equatable {
     public struct TeamChange: Sendable, Equatable {
         public var team: String
         public var coverage: CoverageFigures?
+        /// With `coverage`: since when the team has been in breach (nil: it is not).
+        public var breachSince: Timestamp?
         public var queue: QueueReport?
         public var waitlist: [WaitlistEntry]?
     }
@@ -75,7 +77,7 @@ extension Floor {
             guard let before = touchedTeams[name], let after = part.teams[name] else { continue }
             let change = FloorChanges.TeamChange(
                 team: name, coverage: before.coverage == after.coverage ? nil : after.coverage,
-                queue: before.queue == after.queue ? nil : after.queue,
+                breachSince: after.breachSince, queue: before.queue == after.queue ? nil : after.queue,
                 waitlist: before.waitlist == after.waitlist ? nil : after.waitlist)
             if change.coverage != nil || change.queue != nil || change.waitlist != nil { changes.teams.append(change) }
         }

@@ -43,6 +43,8 @@ public struct TeamState: Sendable {
     public var waitlist: [WaitlistEntry]
     /// The coverage figures last announced (`coverage` events).
     public var coverage: CoverageFigures?
+    /// Since when the announced coverage has been `breach` (the clock of `coverage_breach`).
+    public var breachSince: Timestamp?
     /// Alerts not yet acknowledged, by id.
     public var openAlerts: [Int64: Alert]
     /// Wellbeing alerts that already escalated (so each escalates once).
@@ -92,6 +94,17 @@ public struct TeamState: Sendable {
         self.openAlerts = openAlerts
         self.queuePressure = queuePressure
         self.nodeOutage = nodeOutage
+    }
+
+    /// Takes announced figures made at `at`: the breach clock starts when the team enters
+    /// breach and stops when it leaves it, whatever moved the figures.
+    mutating func announce(_ figures: CoverageFigures, at: Timestamp) {
+        if figures.state != .breach {
+            breachSince = nil
+        } else if coverage?.state != .breach || breachSince == nil {
+            breachSince = at
+        }
+        coverage = figures
     }
 
     public func lastSeq(_ stream: EventStream) -> Int64 {
@@ -167,7 +180,7 @@ public struct Floor: Sendable {
             teams.values[slot].nodeOutage = report.nodeOutage
             teams.values[slot].updateErlang()
         case .coverage(let figures):
-            teams.values[slot].coverage = figures
+            teams.values[slot].announce(figures, at: event.at)
         case .waitlist(let entries):
             teams.values[slot].waitlist = entries
         case let .waitlistReady(user, _, holdUntil):
@@ -254,7 +267,8 @@ extension TeamState: Equatable {
     public static func == (a: TeamState, b: TeamState) -> Bool {
         a.name == b.name && a.epoch == b.epoch && a.seq == b.seq && a.supervisorsSeq == b.supervisorsSeq
             && a.policy == b.policy && a.members == b.members && a.announcedConnected == b.announcedConnected
-            && a.waitlist == b.waitlist && a.coverage == b.coverage && a.openAlerts == b.openAlerts
+            && a.waitlist == b.waitlist && a.coverage == b.coverage && a.breachSince == b.breachSince
+            && a.openAlerts == b.openAlerts
             && a.escalatedAlerts == b.escalatedAlerts && a.queuePressure == b.queuePressure
             && a.nodeOutage == b.nodeOutage && a.queue == b.queue && a.policySince == b.policySince
             && a.missingReportRaisedAt == b.missingReportRaisedAt

@@ -128,17 +128,11 @@ extension Floor {
             request.note = held.note
             request.expectedSeconds = held.expectedSeconds
         }
-        let wasCounted = counts(name) ? user.teams : []
         var events = try applyStatus(
             to: user, status: request.status, note: request.note, expectedSeconds: request.expectedSeconds, by: name,
             reason: nil, now: now)
         if request.status != .available && request.status != .afterCallWork {
             events += leaveWaitlists(name, now: now)
-        }
-        if request.status == .afterCallWork || request.status == .offline {
-            for team in wasCounted.sorted() {
-                if let alert = breachAlert(team: team, after: name, now: now) { events.append(alert) }
-            }
         }
         return (.granted, events)
     }

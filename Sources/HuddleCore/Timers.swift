@@ -107,16 +107,17 @@ extension Floor {
     /// After any change: expired holds, the waitlists' progress and coverage announcements for
     /// the given teams.
     public mutating func settle(_ teamNames: [String], now: Timestamp) -> [Event] {
-        settle(teamNames, now: now, folding: []).events
+        settle(teamNames, now: now, folding: [:]).events
     }
 
     /// The same, for a caller that groups changes into commits: for the teams in `folding`, whose
     /// last `coverage` event has not been committed (so nobody has seen it), new figures are taken
     /// as announced and returned in `folded` for the caller to write into that event, instead of
-    /// becoming an event of their own. All waitlists move first, so that the figures announced
+    /// becoming an event of their own. `folding` holds when each of those events was made: the
+    /// figures count as announced then, as the committed event will say. All waitlists move first, so that the figures announced
     /// count what they changed, in every team.
     public mutating func settle(
-        _ teamNames: [String], now: Timestamp, folding: Set<String>
+        _ teamNames: [String], now: Timestamp, folding: [String: Timestamp]
     ) -> (events: [Event], folded: [String: CoverageFigures]) {
         // Most changes touch one team: no set to build, nothing to sort.
         let names = teamNames.count > 1 ? Set(teamNames).sorted() : teamNames
@@ -125,17 +126,38 @@ extension Floor {
         for team in names { events += reconsiderWaitlist(of: team, now: now) }
         for team in names {
             if let figures = coverage(of: team), teams[team]?.coverage != figures {
-                if folding.contains(team) {
-                    setAnnouncedCoverage(figures, of: team)
+                if let at = folding[team] {
+                    setAnnouncedCoverage(figures, of: team, at: at)
                     folded[team] = figures
                 } else {
                     events.append(emit(team: team, .coverage(figures), at: now))
                 }
             }
-            if let state = teams[team]?.coverage?.state, state != .breach {
-                events += clearAlerts(.coverageBreach, in: team, note: "coverage is back", now: now)
-            }
+            events += checkBreach(of: team, now: now)
         }
         return (events, folded)
+    }
+}
+
+extension Floor {
+    /// `coverage_breach` (SPEC §12): raised once a team has been in breach for
+    /// `coverage_breach_after_s`, whatever put it there (an agent's own move, dropped connections,
+    /// a ghost set offline, a forced change, a policy change); one open per team; closed by the
+    /// system as soon as the team is out of breach.
+    mutating func checkBreach(of teamName: String, now: Timestamp) -> [Event] {
+        guard let team = teams[teamName], let figures = team.coverage else { return [] }
+        guard figures.state == .breach else {
+            return clearAlerts(.coverageBreach, in: teamName, note: "coverage is back", now: now)
+        }
+        guard let since = team.breachSince, since.adding(seconds: team.policy.coverageBreachAfterS) <= now,
+            !team.openAlerts.values.contains(where: { $0.kind == .coverageBreach })
+        else { return [] }
+        let seconds = (now.milliseconds - since.milliseconds) / 1000
+        return [
+            raiseAlert(
+                team: teamName, kind: .coverageBreach, severity: .warning,
+                text: "coverage breached for \(seconds) s: \(figures.available) available, \(figures.required) required",
+                now: now)
+        ]
     }
 }

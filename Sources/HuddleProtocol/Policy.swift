@@ -14,6 +14,8 @@ public struct Policy: Sendable, Equatable {
     public var queuePressureOldestWaitS: Int64 = 300
     public var escalateAfterS: Int64 = 300
     public var ghostAfterS: Int64 = 120
+    /// `coverage_breach` when a team has been in breach this long, whatever the cause (SPEC §12).
+    public var coverageBreachAfterS: Int64 = 60
     public var presenceGraceS: Int64 = 10
     public var queueReportEveryS: Int64? = nil
     public var serviceLevelTarget: Double = 0.8
@@ -88,6 +90,7 @@ public struct Policy: Sendable, Equatable {
             "queue_pressure": ["calls_waiting": .int(queuePressureCallsWaiting), "oldest_wait_s": .int(queuePressureOldestWaitS)],
             "wellbeing": ["escalate_after_s": .int(escalateAfterS)],
             "ghost_after_s": .int(ghostAfterS),
+            "coverage_breach_after_s": .int(coverageBreachAfterS),
             "presence_grace_s": .int(presenceGraceS),
             "queue_report_every_s": queueReportEveryS.map(JSONValue.int) ?? .null,
             "service_level": ["target": .double(serviceLevelTarget), "within_s": .int(serviceLevelWithinS)],
@@ -140,6 +143,7 @@ public struct Policy: Sendable, Equatable {
                     p.escalateAfterS = try Self.integer(v, "\(path).\(name)", min: 1)
                 }
             case "ghost_after_s": p.ghostAfterS = try Self.integer(value, path, min: 1)
+            case "coverage_breach_after_s": p.coverageBreachAfterS = try Self.integer(value, path, min: 0)
             case "presence_grace_s": p.presenceGraceS = try Self.integer(value, path, min: 1)
             case "queue_report_every_s":
                 p.queueReportEveryS = value == .null ? nil : try Self.integer(value, path, min: 1)

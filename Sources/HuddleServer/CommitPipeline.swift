@@ -149,9 +149,11 @@ struct CommitPipeline<Reply> {
     /// `Floor.settle` with folding: a team whose last `coverage` event still waits in `pending`
     /// gets the new figures written into that event instead of another one.
     mutating func settle(_ names: [String], now: Timestamp) -> [Event] {
-        let waiting =
-            pendingCoverage.isEmpty
-            ? [] : Set(names.filter { pendingCoverage[$0].map { $0.change >= pendingBase } ?? false })
+        var waiting: [String: Timestamp] = [:]
+        for name in names {
+            guard let at = pendingCoverage[name], at.change >= pendingBase else { continue }
+            waiting[name] = pending[at.change - pendingBase].events[at.event].at
+        }
         let (events, folded) = working.settle(names, now: now, folding: waiting)
         for (team, figures) in folded {
             guard let at = pendingCoverage[team] else { continue }

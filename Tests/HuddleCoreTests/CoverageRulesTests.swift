@@ -145,16 +145,6 @@ import Testing
         #expect(supervisorView["alerts"]?.arrayValue?.count == 1)
     }
 
-    @Test func offlineOrAfterCallWorkBreachingCoverageAlertsOnce() throws {
-        var floor = Self.floor(agents: 2)
-        let live = Self.live(2)
-        floor.live = live
-        let (_, first) = try floor.setOwnStatus(user: "a1", StatusRequest(status: .afterCallWork), now: Self.t0)
-        #expect(first.contains { if case .alert(let a) = $0.payload { a.kind == .coverageBreach } else { false } })
-        let (_, second) = try floor.setOwnStatus(user: "a2", StatusRequest(status: .offline), now: Self.t0)
-        #expect(!second.contains { $0.payload.type == "alert" })  // one open breach alert is enough
-    }
-
     @Test func multiTeamUsersMeetEveryTeamsRules() {
         var floor = Self.floor(agents: 4)
         floor.teams["u"] = TeamState(name: "u", epoch: "f", members: ["a1"])

@@ -21,7 +21,7 @@ import Testing
                     "acw_after_call": true, "hold_checkin_s": 150, "hold_alert_after_s": 600, "mute_remind_after_s": 30,
                     "phone_logout_grace_s": 300,
                 ])
-        #expect(json.objectValue?.count == 13)
+        #expect(json.objectValue?.count == 14)
         #expect(try Policy.decode(json) == Policy())
     }
 

@@ -202,3 +202,28 @@ import Testing
         if case .queued = submitted { true } else { false }
     }
 }
+
+extension CommitPipelineTests {
+    /// `coverage_breach` from the pipeline's own clock (its tick), whatever made the breach: here
+    /// connections that dropped. The committed floor keeps the same breach clock as `working`.
+    @Test func aBreachThatLastsIsAlertedByTheTick() throws {
+        var pipeline = makePipeline()
+        pipeline.working.teams["floor-a"]?.policy.minAvailable = .fixed(1)
+        pipeline.working.teams["floor-a"]?.policy.coverageBreachAfterS = 1
+        var events = pipeline.arrived("alice", now: clock.now())
+        _ = pipeline.submit(events, reply: nil)
+        var batch = try take(&pipeline, 100)
+        _ = pipeline.committed(batch)
+        events = pipeline.left("alice", now: clock.now())
+        #expect(events.contains { if case .coverage(let c) = $0.payload { c.state == .breach } else { false } })
+        _ = pipeline.submit(events, reply: nil)
+        batch = try take(&pipeline, 100)
+        _ = pipeline.committed(batch)
+        clock.advance(milliseconds: 500)
+        #expect(!pipeline.tick(now: clock.now(), isLive: { _ in false }).events.contains { $0.payload.type == "alert" })
+        clock.advance(milliseconds: 500)
+        let raised = pipeline.tick(now: clock.now(), isLive: { _ in false }).events
+        #expect(raised.contains { if case .alert(let a) = $0.payload { a.kind == .coverageBreach } else { false } })
+        #expect(pipeline.committed.teams["floor-a"]?.breachSince == pipeline.working.teams["floor-a"]?.breachSince)
+    }
+}
