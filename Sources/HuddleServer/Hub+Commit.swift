@@ -52,6 +52,9 @@ extension Hub {
             switch result {
             case .success:
                 completion = state.pipeline.committed(batch)
+                if batch.changes.contains(where: { $0.events.contains { $0.stream == .supervisors } }) {
+                    alertsCommitted.ring()
+                }
                 publish(completion.published, lines: lines, replies: replies, in: &state, wakeups: &wakeups)
             case .failure(let error):
                 completion = state.pipeline.failed(batch)

@@ -86,6 +86,9 @@ public final class Hub: Sendable {
     public let adminRefresh = AdminRefresh()
     /// Commit outcomes, WAL syncs and checkpoints, for `/healthz`.
     let health = StoreHealth()
+    /// Rung after a commit that stored an alert or an acknowledgment (and so queued their
+    /// notices): the notice sender's cue.
+    public let alertsCommitted = Doorbell()
 
     public init(store: any HubStore, clock: any WallClock, configuration: ServerConfiguration, logger: Logger) {
         self.store = store

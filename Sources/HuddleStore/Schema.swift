@@ -132,6 +132,43 @@ enum Schema {
                     ) WITHOUT ROWID;
                     """)
         }
+        // Alerts that reach supervisors where they are (SPEC §12): the targets, and the outbox of
+        // notices, written in the transaction that stores their alert. A team's breach clock
+        // (when its announced coverage entered breach) survives a restart with its coverage.
+        migrator.registerMigration("v9-notify") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE teams ADD COLUMN breach_since INTEGER;
+                    CREATE TABLE notify_targets (
+                        id INTEGER PRIMARY KEY,
+                        team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                        url TEXT NOT NULL,
+                        format TEXT NOT NULL,
+                        kinds TEXT,
+                        min_severity TEXT NOT NULL,
+                        secret TEXT,
+                        created_at INTEGER NOT NULL,
+                        disabled_at INTEGER,
+                        disabled_reason TEXT
+                    );
+                    CREATE TABLE notices (
+                        id INTEGER PRIMARY KEY,
+                        target_id INTEGER NOT NULL REFERENCES notify_targets(id) ON DELETE CASCADE,
+                        alert_id INTEGER NOT NULL,
+                        event TEXT NOT NULL,
+                        webhook_id TEXT NOT NULL,
+                        payload TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        next_at INTEGER NOT NULL,
+                        state TEXT NOT NULL DEFAULT 'pending',
+                        outcome TEXT,
+                        done_at INTEGER
+                    );
+                    CREATE INDEX notices_pending ON notices (target_id, id) WHERE state = 'pending';
+                    CREATE INDEX notices_alert ON notices (alert_id);
+                    """)
+        }
         return migrator
     }
 }

@@ -103,9 +103,16 @@ extension Store {
                 alert.id, teamID, alert.kind.rawValue, alert.severity.rawValue, alert.user, alert.reason?.rawValue,
                 alert.text, alert.createdAt.milliseconds, alert.statusSince?.milliseconds, alert.escalates,
             ])
+            try queueNotices(
+                db, alert: alert, event: alert.escalates == nil ? .raised : .escalated, ack: nil, teamID: teamID, at: event.at)
         case let .alertAck(id, by, note, at):
             try db.cachedStatement(sql: "UPDATE alerts SET ack_by = ?, ack_at = ?, ack_note = ? WHERE id = ?").execute(
                 arguments: [by, at.milliseconds, note, id])
+            if let alert = try storedAlert(db, id: id) {
+                try queueNotices(
+                    db, alert: alert, event: by == "system" ? .closed : .acknowledged,
+                    ack: .init(by: by, at: at, note: note), teamID: teamID, at: event.at)
+            }
         case .status, .presence, .message, .coverage, .waitlist, .waitlistReady, .queue, .call, .phone:
             break
         }
@@ -149,8 +156,8 @@ extension Store {
         for team in state.teams {
             let id = try teamID(team.team)
             if let figures = team.coverage {
-                try db.cachedStatement(sql: "UPDATE teams SET coverage = ? WHERE id = ?").execute(arguments: [
-                    String(decoding: JSONWriter.encode(figures.json), as: UTF8.self), id,
+                try db.cachedStatement(sql: "UPDATE teams SET coverage = ?, breach_since = ? WHERE id = ?").execute(arguments: [
+                    String(decoding: JSONWriter.encode(figures.json), as: UTF8.self), team.breachSince?.milliseconds, id,
                 ])
             }
             if let report = team.queue {

@@ -5,7 +5,7 @@ struct Huddled: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "huddled",
         abstract: "The Huddle daemon: team presence, break coverage and short messages for call-center floors.",
-        subcommands: [Serve.self, TeamCommand.self, UserCommand.self, DisplayCommand.self, BackupCommand.self],
+        subcommands: [Serve.self, TeamCommand.self, UserCommand.self, DisplayCommand.self, NotifyCommand.self, BackupCommand.self],
         defaultSubcommand: Serve.self)
 }
 

@@ -20,6 +20,8 @@ struct Serve: AsyncParsableCommand {
     var http: String?
     @Flag(help: "Turn TLS off on the protocol port (loopback development only).") var plaintext = false
     @Flag(help: "Turn TLS off on the HTTP port.") var httpPlaintext = false
+    @Flag(help: "Post alert notices to http:// targets too (loopback tests; notices otherwise go over https only).")
+    var notifyAllowHttp = false
     @Option(help: "Configuration file of `key = value` lines.") var config: String?
     @Option(name: .customLong("rate-per-s"), help: "Requests per second per connection (20).") var ratePerS: Double?
     @Option(help: "Burst of requests per connection (40).") var rateBurst: Double?
@@ -214,6 +216,9 @@ struct Serve: AsyncParsableCommand {
                     .init(service: AdminChanges(hub: hub, socketPath: AdminSocket.path(data: dataDirectory), logger: logger)),
                     .init(service: Durability(hub: hub, store: store, lineage: lineage, logger: logger)),
                     .init(service: HistoryPruning(hub: hub, logger: logger)),
+                    .init(
+                        service: NoticeSender(
+                            store: store, clock: clock, bell: hub.alertsCommitted, allowHTTP: notifyAllowHttp, logger: logger)),
                     .init(service: reload),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

@@ -20,6 +20,8 @@ enum MetricName {
     static let hellosRefused = "huddle_hellos_refused_total"
     static let httpAuthRefused = "huddle_http_auth_refused_total"
     static let httpRequestsTimedOut = "huddle_http_requests_timed_out_total"
+    static let notices = "huddle_notices_total"
+    static let noticesPending = "huddle_notices_pending"
 
     // Read from the hub at scrape time.
     static let connections = "huddle_connections"
@@ -46,6 +48,8 @@ enum MetricName {
         hellosRefused: "session.hello requests refused (unknown or revoked token, too many sessions).",
         httpAuthRefused: "HTTP requests refused with 401, or with 429 because their address failed too often.",
         httpRequestsTimedOut: "HTTP connections closed because a request did not arrive in full within http-request-timeout-s.",
+        notices: "Tries to post an alert's notice, by target id and outcome (delivered, retried, given_up).",
+        noticesPending: "Notices in the outbox still waiting to be delivered.",
         connections: "Open protocol connections, authenticated or not.",
         sessions: "Authenticated protocol sessions by role.",
         teamAvailable: "Agents available on the phones, as last announced to the team.",

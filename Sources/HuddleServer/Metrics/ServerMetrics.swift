@@ -35,6 +35,7 @@ public enum ServerMetrics {
         let hellosRefused = Counter(label: MetricName.hellosRefused)
         let httpAuthRefused = Counter(label: MetricName.httpAuthRefused)
         let httpRequestsTimedOut = Counter(label: MetricName.httpRequestsTimedOut)
+        let noticesPending = Gauge(label: MetricName.noticesPending)
     }
 
     static let handles = Handles()
@@ -47,6 +48,16 @@ public enum ServerMetrics {
         // Made now, so that every family is in the first scrape, at zero.
         _ = handles
         return registry
+    }
+
+    /// A notice's try ended (`outcome`: delivered, retried or given_up). Labelled by target id:
+    /// the URL is a credential and never appears here.
+    static func noticeTried(target: Int64, outcome: String) {
+        Counter(label: MetricName.notices, dimensions: [("target", String(target)), ("outcome", outcome)]).increment()
+    }
+
+    static func noticesPending(_ count: Int) {
+        handles.noticesPending.record(count)
     }
 
     /// A commit transaction of `events` events ended.
