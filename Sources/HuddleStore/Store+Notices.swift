@@ -26,6 +26,22 @@ public struct NotifyTarget: Sendable, Equatable {
     public var disabledAt: Timestamp?
     public var disabledReason: String?
 
+    public init(
+        id: Int64, team: String, url: String, format: Format, kinds: Set<Alert.Kind>?, minSeverity: Alert.Severity,
+        secret: String?, createdAt: Timestamp, disabledAt: Timestamp? = nil, disabledReason: String? = nil
+    ) {
+        self.id = id
+        self.team = team
+        self.url = url
+        self.format = format
+        self.kinds = kinds
+        self.minSeverity = minSeverity
+        self.secret = secret
+        self.createdAt = createdAt
+        self.disabledAt = disabledAt
+        self.disabledReason = disabledReason
+    }
+
     /// What `notify list` and the logs show of the URL.
     public var host: String { URLComponents(string: url)?.host ?? "?" }
 
