@@ -200,6 +200,8 @@ public struct Floor: Sendable {
             }
             if let escalated = alert.escalates { teams.values[slot].escalatedAlerts.insert(escalated) }
             if alert.kind == .queueReportMissing { teams.values[slot].missingReportRaisedAt = alert.createdAt }
+        case .notice(let status):
+            teams.values[slot].openAlerts[status.alert]?.note(status)
         case let .alertAck(id, _, _, _):
             teams.values[slot].openAlerts[id] = nil
             teams.values[slot].escalatedAlerts.remove(id)

@@ -52,6 +52,8 @@ public struct Alert: Sendable, Equatable {
     /// For an escalation: the alert it escalates.
     public var escalates: Int64?
     public var acknowledgment: Acknowledgment?
+    /// What became of its notices (SPEC §12), one per target, by target id.
+    public var notices: [NoticeStatus] = []
 
     public init(
         id: Int64, kind: Kind, severity: Severity, team: String, user: String? = nil, reason: StatusReason? = nil,
@@ -82,10 +84,56 @@ public struct Alert: Sendable, Equatable {
         return fields
     }
 
-    /// An open alert as a supervisor's snapshot lists it.
+    /// An open alert as a supervisor's snapshot lists it (`notices` once there are any).
     public var snapshotJSON: JSONValue {
         var object = eventFields
         object["team"] = .string(team)
+        if !notices.isEmpty { object["notices"] = .array(notices.map(\.json)) }
         return .object(object)
+    }
+
+    /// Takes a notice's new outcome (one entry per target).
+    public mutating func note(_ status: NoticeStatus) {
+        notices.removeAll { $0.target == status.target }
+        notices.append(status)
+        notices.sort { $0.target < $1.target }
+    }
+}
+
+/// What became of an alert's notice to one target (SPEC §12): the `notice` event, and the
+/// `notices` of an alert in a snapshot. Only the alert's own notice (raised or escalated) is
+/// followed; its acknowledgment's is not shown.
+public struct NoticeStatus: Sendable, Equatable {
+    public enum Outcome: String, Sendable {
+        /// A try failed; more follow.
+        case retrying
+        case delivered
+        /// 24 h of tries, or the receiver answered 410 Gone.
+        case givenUp = "given_up"
+    }
+
+    public var alert: Int64
+    public var target: Int64
+    /// `slack`, `teams` or `json`.
+    public var format: String
+    public var outcome: Outcome
+
+    public init(alert: Int64, target: Int64, format: String, outcome: Outcome) {
+        self.alert = alert
+        self.target = target
+        self.format = format
+        self.outcome = outcome
+    }
+
+    /// As a snapshot's alert lists it.
+    public var json: JSONValue {
+        ["target": .int(target), "format": .string(format), "outcome": .string(outcome.rawValue)]
+    }
+
+    public init?(json: JSONValue, alert: Int64) {
+        guard let target = json["target"]?.intValue, let format = json["format"]?.stringValue,
+            let outcome = json["outcome"]?.stringValue.flatMap(Outcome.init(rawValue:))
+        else { return nil }
+        self.init(alert: alert, target: target, format: format, outcome: outcome)
     }
 }

@@ -70,11 +70,13 @@ public enum EventPayload: Sendable, Equatable {
     case call(CallEvent)
     /// An agent's phone logged in or out; for supervisors, who are told of a forgotten logout.
     case phone(user: String, loggedIn: Bool)
+    /// An alert's notice was delivered, is being retried, or was given up (SPEC §12).
+    case notice(NoticeStatus)
 
     public var stream: EventStream {
         switch self {
         case .status, .presence, .message, .policy, .coverage, .waitlist, .waitlistReady, .queue, .call: .team
-        case .alert, .alertAck, .phone: .supervisors
+        case .alert, .alertAck, .phone, .notice: .supervisors
         }
     }
 
@@ -92,6 +94,7 @@ public enum EventPayload: Sendable, Equatable {
         case .queue: "queue"
         case .call: "call"
         case .phone: "phone"
+        case .notice: "notice"
         }
     }
 
@@ -102,7 +105,7 @@ public enum EventPayload: Sendable, Equatable {
         case .presence(let user, _), .message(let user, _), .waitlistReady(let user, _, _), .phone(let user, _): user
         case .call(let call): call.user
         case .alert(let alert): alert.user
-        case .policy, .coverage, .waitlist, .alertAck, .queue: nil
+        case .policy, .coverage, .waitlist, .alertAck, .queue, .notice: nil
         }
     }
 
@@ -137,6 +140,10 @@ public enum EventPayload: Sendable, Equatable {
             return call.fields(at: time)
         case let .phone(user, loggedIn):
             return ["user": .string(user), "logged_in": .bool(loggedIn)]
+        case .notice(let status):
+            guard case .object(var fields) = status.json else { return [:] }
+            fields["alert"] = .int(status.alert)
+            return fields
         }
     }
 }

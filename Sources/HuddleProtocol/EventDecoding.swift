@@ -106,6 +106,9 @@ extension Event {
         case "phone":
             guard let loggedIn = p["logged_in"]?.boolValue else { throw fail("logged_in") }
             payload = .phone(user: try string("user"), loggedIn: loggedIn)
+        case "notice":
+            guard let status = NoticeStatus(json: p, alert: try int("alert")) else { throw fail("outcome") }
+            payload = .notice(status)
         default:
             throw fail("type")
         }

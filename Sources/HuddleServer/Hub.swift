@@ -278,3 +278,21 @@ extension Hub {
         return try outcome.get()
     }
 }
+
+extension Hub {
+    /// The notice sender's news (SPEC §12): an open alert's notice to a target was delivered, is
+    /// being retried, or was given up. Announced to supervisors as a `notice` event, so that the
+    /// boards and `huddle alerts` show it; nothing for an alert closed meanwhile.
+    public func noticeChanged(_ status: NoticeStatus, team: String) {
+        let now = clock.now()
+        let start = state.withLockedValue { state -> Bool in
+            guard state.accepting, let alert = state.pipeline.working.teams[team]?.openAlerts[status.alert],
+                !alert.notices.contains(status)
+            else { return false }
+            let event = state.pipeline.working.emit(team: team, .notice(status), at: now)
+            return submit([event], reply: nil, state: &state)
+        }
+        if start { commitNext() }
+    }
+}
+

@@ -115,6 +115,9 @@ extension Store {
             }
         case .status, .presence, .message, .coverage, .waitlist, .waitlistReady, .queue, .call, .phone:
             break
+        case .notice:
+            // The outbox row already holds it (the sender wrote it before announcing it).
+            break
         }
     }
 

@@ -100,6 +100,26 @@ extension Store {
             if row["escalated"] as Bool { floor.teams[alert.team]?.escalatedAlerts.insert(alert.id) }
         }
         floor.lastAlertID = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM alerts") ?? 0
+        // What became of the open alerts' own notices, as the outbox holds it (the `notice`
+        // events said the same; a notice not tried yet has none).
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT n.alert_id, n.target_id, n.state, n.attempts, g.format, t.name AS team
+                FROM notices n JOIN notify_targets g ON g.id = n.target_id JOIN alerts a ON a.id = n.alert_id
+                JOIN teams t ON t.id = a.team_id
+                WHERE a.ack_at IS NULL AND n.event IN ('raised', 'escalated') AND (n.state != 'pending' OR n.attempts > 0)
+                """)
+        {
+            let outcome: NoticeStatus.Outcome =
+                switch Notice.State(rawValue: row["state"]) {
+                case .delivered: .delivered
+                case .givenUp: .givenUp
+                default: .retrying
+                }
+            let status = NoticeStatus(alert: row["alert_id"], target: row["target_id"], format: row["format"], outcome: outcome)
+            floor.teams[row["team"]]?.openAlerts[status.alert]?.note(status)
+        }
         // `queue_report_missing` is raised once per silence, acknowledged or not: the last one
         // raised tells whether this silence already had its alert.
         for row in try Row.fetchAll(

@@ -218,7 +218,8 @@ struct Serve: AsyncParsableCommand {
                     .init(service: HistoryPruning(hub: hub, logger: logger)),
                     .init(
                         service: NoticeSender(
-                            store: store, clock: clock, bell: hub.alertsCommitted, allowHTTP: notifyAllowHttp, logger: logger)),
+                            store: store, clock: clock, bell: hub.alertsCommitted, allowHTTP: notifyAllowHttp, logger: logger,
+                            onStatus: { status, team in hub.noticeChanged(status, team: team) })),
                     .init(service: reload),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

@@ -259,6 +259,25 @@ enum BoardFixture {
         #expect(state.teams["floor-a"]?.supervisorsSeq == 3)
     }
 
+    /// What became of an alert's chat and webhook notices (SPEC §12), from the snapshot and the
+    /// `notice` events, for the board and `huddle alerts`.
+    @Test func noticesFollowTheirAlert() throws {
+        var open = F.alert(4)
+        open["team"] = "floor-a"
+        open["notices"] = [["target": 2, "format": "json", "outcome": "retrying"]]
+        var state = F.state(join: F.join(supervisorsSeq: 4, alerts: [.object(open)]))
+        #expect(state.openAlerts.first?.noticeSummary == "json retrying")
+        state.apply(
+            .event(F.event("notice", seq: 5, stream: "supervisors", ["alert": 4, "target": 1, "format": "slack", "outcome": "delivered"])),
+            now: F.time(61))
+        state.apply(
+            .event(F.event("notice", seq: 6, stream: "supervisors", ["alert": 4, "target": 2, "format": "json", "outcome": "given_up"])),
+            now: F.time(62))
+        #expect(state.openAlerts.first?.noticeSummary == "slack delivered, json given up")
+        let table = AlertText.table(state.openAlerts, now: F.time(62))
+        #expect(table.contains("NOTIFIED") && table.contains("slack delivered, json given up"))
+    }
+
     @Test func snapshotAlertsAreOpenAlerts() {
         var open = F.alert(4)
         open["team"] = "floor-a"

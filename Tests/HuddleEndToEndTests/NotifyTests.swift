@@ -10,6 +10,14 @@ import Testing
         let daemon: TestDaemon
         let supervisor: Peer
         let alice: Peer
+        let samToken: String
+
+        /// `huddle ARGS` as sam.
+        func huddle(_ arguments: [String]) async throws -> TestDaemon.Output {
+            try await TestDaemon.run(
+                TestDaemon.huddle,
+                ["--server", "127.0.0.1:\(daemon.port)", "--token", samToken, "--ca", daemon.certificate] + arguments)
+        }
     }
 
     /// A team with alice (an agent) and sam (its supervisor) signed in, the targets added before
@@ -30,7 +38,7 @@ import Testing
         _ = try await supervisor.request("team.join", ["team": "floor-a"])
         let agent = try await daemon.session(alice)
         _ = try await agent.request("team.join", ["team": "floor-a"])
-        return Floor(daemon: daemon, supervisor: supervisor, alice: agent)
+        return Floor(daemon: daemon, supervisor: supervisor, alice: agent, samToken: sam)
     }
 
     /// A wellbeing break: one critical alert, at once. Returns its id.
@@ -160,6 +168,17 @@ import Testing
         // The hang ends in a timeout (10 s) and a retry that is delivered.
         let hung = try await receiver.wait(for: "/hang", within: .seconds(25)) { $0.count >= 2 }
         #expect(hung.map(\.answer) == ["hang", "200"])
+
+        // Supervisors were told what became of each (`notice` events), in order per target.
+        var outcomes: [Int64: [String]] = [:]
+        for _ in 0..<5 {
+            let event = try await f.supervisor.nextEvent(type: "notice")
+            outcomes[event["target"]?.intValue ?? 0, default: []].append(event["outcome"]?.stringValue ?? "")
+        }
+        #expect(outcomes == [1: ["retrying", "delivered"], 2: ["retrying", "delivered"], 3: ["delivered"]])
+        // `huddle alerts` shows it; so does a snapshot (here a fresh join).
+        let alerts = try await f.huddle(["alerts"])
+        #expect(alerts.stdout.contains("NOTIFIED") && alerts.stdout.contains("json delivered, json delivered, json delivered"), "\(alerts.stdout)")
         let text = log(f.daemon)
         #expect(text.contains("notice not delivered; trying again") && text.contains("outcome=timeout"))
         #expect(text.contains("outcome=503"))
@@ -218,6 +237,35 @@ import Testing
         let after = delivered.filter { $0.answer == "200" }.compactMap { $0.headers["webhook-id"] }
         #expect(after == ["huddle-\(epoch)-\(first)-raised-1", "huddle-\(epoch)-\(first)-acknowledged-1", "huddle-\(epoch)-\(second)-raised-1"])
         #expect(delivered.allSatisfy { expected.contains($0.headers["webhook-id"] ?? "") })
+        // The open alert shows its notice delivered, in a snapshot after the restart.
+        let sam = try await f.daemon.session(f.samToken)
+        try await TestDaemon.waitFor("the notice in a snapshot", within: .seconds(10)) {
+            while true {
+                let join = try await sam.request("team.join", ["team": "floor-a"])
+                let open = join["snapshot"]?["alerts"]?.arrayValue?.first { $0["alert"]?.intValue == second }
+                if open?["notices"] == [["target": 1, "format": "json", "outcome": "delivered"]] { return }
+                _ = try await sam.request("team.leave", ["team": "floor-a"])
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(try await f.daemon.stop() == 0)
+    }
+
+    /// SIGTERM while a receiver hangs on a post: the daemon still stops at once (the post is
+    /// dropped, not waited for), and the notice goes out after the restart.
+    @Test func aSIGTERMDuringAHangingPostStopsAtOnceAndTheNoticeFollowsTheRestart() async throws {
+        let receiver = try await NoticeReceiver(plan: ["/slow": ["hang"]])
+        let f = try await floor(targets: [["--url", receiver.url("/slow"), "--format", "teams", "--allow-http"]])
+        try await wellbeingBreak(f)
+        try await receiver.wait(for: "/slow", within: .seconds(10))
+        let stopping = ContinuousClock.now
+        #expect(try await f.daemon.stop() == 0)
+        #expect(ContinuousClock.now - stopping < .seconds(5))
+        await receiver.stop()
+        try await receiver.start(plan: ["/slow": ["202"]])
+        try await f.daemon.start()
+        let got = try await receiver.wait(for: "/slow", within: .seconds(15)) { $0.contains { $0.answer == "202" } }
+        #expect(Set(got.compactMap { $0.headers["webhook-id"] }).count == 1)  // the same notice, tried again
         #expect(try await f.daemon.stop() == 0)
     }
 

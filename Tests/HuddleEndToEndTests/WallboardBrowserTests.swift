@@ -13,9 +13,12 @@ import Testing
         let sam: String
         var base: String { "https://127.0.0.1:\(daemon.httpPort)" }
 
-        init() async throws {
-            daemon = try TestDaemon()
+        /// `targets`: `huddled notify add floor-a …` arguments, added before the start (with
+        /// `--notify-allow-http`, for a receiver on loopback).
+        init(targets: [[String]] = []) async throws {
+            daemon = try TestDaemon(arguments: targets.isEmpty ? [] : ["--notify-allow-http"])
             try await daemon.addTeam("floor-a")
+            for target in targets { try await daemon.admin(["notify", "add", "floor-a"] + target) }
             alice = try await daemon.addUser("alice", role: .agent, teams: ["floor-a"])
             _ = try await daemon.addUser("bob", role: .agent, teams: ["floor-a"])
             sam = try await daemon.addUser("sam", role: .supervisor, teams: ["floor-a"])
@@ -124,7 +127,13 @@ import Testing
 
     @Test func anAlertAcknowledgedInTheBrowserReachesACLISupervisor() async throws {
         try await HeavyTests.one {
-            let f = try await Floor()
+            // The alert goes to a chat that takes it and to a webhook that keeps failing: the
+            // alert says which got it.
+            let receiver = try await NoticeReceiver(plan: ["/chat": ["200"], "/hook": ["503"]])
+            let f = try await Floor(targets: [
+                ["--url", receiver.url("/chat"), "--format", "slack", "--allow-http"],
+                ["--url", receiver.url("/hook"), "--format", "json", "--allow-http"],
+            ])
             let lee = try await f.daemon.addUser("lee", role: .supervisor, teams: ["floor-a"])
             let other = try await f.daemon.session(lee)
             _ = try await other.request("team.join", ["team": "floor-a"])
@@ -135,6 +144,10 @@ import Testing
             try await browser.wait("return document.querySelectorAll('li.alert').length > 0", timeout: .seconds(5))
             // Supervisors see why (the reason is theirs to see), and the team only "Break".
             #expect(try await browser.js("return document.querySelector('li.alert').textContent.includes('abusive')") == true)
+            try await browser.wait(
+                "return document.querySelector('li.alert .a-notices')?.textContent === 'Notified Slack: sent · webhook: not sent yet, retrying'",
+                timeout: .seconds(10))
+            #expect(try await browser.js("return document.querySelector('li.alert .a-notices').classList.contains('failing')") == true)
             try await browser.screenshot("wallboard-supervisor-alert")
             let lowContrast = try await browser.js(Self.contrastFailures)
             #expect(lowContrast.arrayValue?.isEmpty == true, "text below WCAG AA contrast: \(lowContrast)")

@@ -29,6 +29,8 @@ import Testing
         .alert(Alert(id: 8, kind: .escalation, severity: .critical, team: "floor-a", user: "carol", text: "unanswered",
                      createdAt: at, escalates: 7)),
         .alertAck(alert: 7, by: "sam", note: "with her now", at: at),
+        .notice(NoticeStatus(alert: 7, target: 2, format: "slack", outcome: .delivered)),
+        .notice(NoticeStatus(alert: 8, target: 3, format: "json", outcome: .givenUp)),
         .queue(QueueReport(by: "qbot", at: at, callsWaiting: 12, oldestWaitSeconds: 340, callsPerHour: 90, ahtSeconds: 200,
                            nodesOut: [QueueReport.NodeOut(node: "n7", city: "Leeds")], note: "storm", pressure: true, nodeOutage: true)),
     ]

@@ -160,6 +160,11 @@ public struct BoardRenderer {
             var text = clean(alert.text)
             if let escalates = alert.escalates { text += " (escalates #\(escalates))" }
             line.append(text, base)
+            // Whether the chat or webhook got it (SPEC §12): a failing one stands out.
+            if !alert.notices.isEmpty {
+                let failing = alert.notices.contains { $0.outcome != .delivered }
+                line.append("  [\(clean(alert.noticeSummary))]", failing ? Self.severityStyle("warning") : .dim)
+            }
             lines.append(line)
         }
         if open.count > shown.count {

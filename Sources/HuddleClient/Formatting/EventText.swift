@@ -62,6 +62,14 @@ public enum EventText {
             return (clean(change.user), callText(change.call))
         case let .phone(user, loggedIn):
             return (clean(user), loggedIn ? "logged into the phone" : "logged out of the phone")
+        case .notice(let status):
+            let outcome =
+                switch status.outcome {
+                case .delivered: "delivered"
+                case .retrying: "not delivered yet, retrying"
+                case .givenUp: "given up"
+                }
+            return ("notice", "alert #\(status.alert) to \(clean(status.format)) (target \(status.target)): \(outcome)")
         }
     }
 

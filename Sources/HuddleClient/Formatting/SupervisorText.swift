@@ -2,10 +2,13 @@ import HuddleProtocol
 
 /// `huddle alerts`: the open alerts of a supervisor's snapshot.
 public enum AlertText {
-    /// Columns ID, (TEAM,) KIND, SEVERITY, USER, AGE, TEXT; oldest first. Every string from the
-    /// wire is sanitised.
+    /// Columns ID, (TEAM,) KIND, SEVERITY, USER, AGE, TEXT, and NOTIFIED when an alert has notices
+    /// (what became of them: `slack delivered, json retrying`); oldest first. Every string from
+    /// the wire is sanitised.
     public static func table(_ alerts: [OpenAlert], now: Timestamp, showTeam: Bool = false) -> String {
+        let notified = alerts.contains { !$0.notices.isEmpty }
         var header = ["ID", "KIND", "SEVERITY", "USER", "AGE", "TEXT"]
+        if notified { header.append("NOTIFIED") }
         if showTeam { header.insert("TEAM", at: 1) }
         var rows = [header]
         for alert in alerts.sorted(by: { $0.id < $1.id }) {
@@ -15,6 +18,7 @@ public enum AlertText {
                 String(alert.id), clean(alert.kind), clean(alert.severity), alert.user.map(clean) ?? "-",
                 alert.createdAt.map { DurationText.short(from: $0, to: now) } ?? "?", text,
             ]
+            if notified { row.append(alert.notices.isEmpty ? "-" : clean(alert.noticeSummary)) }
             if showTeam { row.insert(clean(alert.team), at: 1) }
             rows.append(row)
         }

@@ -43,10 +43,12 @@ public struct OpenAlert: Sendable, Equatable {
     public var createdAt: Timestamp?
     /// For an escalation: the alert it escalates.
     public var escalates: Int64?
+    /// What became of its notices to chat and webhooks (SPEC §12).
+    public var notices: [NoticeStatus]
 
     public init(
         id: Int64, kind: String, severity: String, team: String, user: String? = nil, reason: String? = nil,
-        text: String, createdAt: Timestamp?, escalates: Int64? = nil
+        text: String, createdAt: Timestamp?, escalates: Int64? = nil, notices: [NoticeStatus] = []
     ) {
         self.id = id
         self.kind = kind
@@ -57,13 +59,19 @@ public struct OpenAlert: Sendable, Equatable {
         self.text = text
         self.createdAt = createdAt
         self.escalates = escalates
+        self.notices = notices
     }
 
     public init(_ alert: Alert) {
         self.init(
             id: alert.id, kind: alert.kind.rawValue, severity: alert.severity.rawValue, team: alert.team,
             user: alert.user, reason: alert.reason?.rawValue, text: alert.text, createdAt: alert.createdAt,
-            escalates: alert.escalates)
+            escalates: alert.escalates, notices: alert.notices)
+    }
+
+    /// `slack delivered, json retrying`; empty without notices.
+    public var noticeSummary: String {
+        notices.map { "\($0.format) \($0.outcome == .givenUp ? "given up" : $0.outcome.rawValue)" }.joined(separator: ", ")
     }
 
     /// `team` fills in for an entry that does not name its team.
@@ -73,7 +81,8 @@ public struct OpenAlert: Sendable, Equatable {
             id: id, kind: kind, severity: json["severity"]?.stringValue ?? "", team: json["team"]?.stringValue ?? team ?? "",
             user: json["user"]?.stringValue, reason: json["reason"]?.stringValue, text: json["text"]?.stringValue ?? "",
             createdAt: json["created_at"]?.stringValue.flatMap { Timestamp(rfc3339: $0) },
-            escalates: json["escalates"]?.intValue)
+            escalates: json["escalates"]?.intValue,
+            notices: (json["notices"]?.arrayValue ?? []).compactMap { NoticeStatus(json: $0, alert: id) })
     }
 }
 

@@ -421,6 +421,16 @@ class Team {
       case 'alert_ack':
         if (this.alerts.delete(ev.alert)) this.dirty.add('alerts');
         break;
+      case 'notice': {
+        const alert = this.alerts.get(ev.alert);
+        const notice = noticeOf(ev);
+        if (alert && notice) {
+          alert.notices = alert.notices.filter((n) => n.target !== notice.target).concat([notice]).sort((a, b) => a.target - b.target);
+          alert.noticesChanged = true;
+          this.dirty.add('alerts');
+        }
+        break;
+      }
       default:
         break; // a type of a newer server: its seq counted, nothing shown
     }
@@ -509,8 +519,23 @@ function alertOf(raw) {
     user: raw.user ?? null,
     createdAt: parseTime(raw.created_at) ?? parseTime(raw.at),
     escalates: typeof raw.escalates === 'number' ? raw.escalates : null,
+    notices: Array.isArray(raw.notices) ? raw.notices.map(noticeOf).filter((n) => n !== null) : [],
     pending: false,
   };
+}
+
+/** What became of an alert's notice to one chat or webhook target (PROTOCOL §23). */
+function noticeOf(raw) {
+  if (!raw || typeof raw.target !== 'number' || typeof raw.outcome !== 'string') return null;
+  return { target: raw.target, format: String(raw.format ?? ''), outcome: raw.outcome };
+}
+
+const NOTICE_WORDS = { delivered: 'sent', retrying: 'not sent yet, retrying', given_up: 'could not be sent' };
+const FORMAT_NAMES = { slack: 'Slack', teams: 'Teams', json: 'webhook' };
+
+/** "Slack: sent · webhook: not sent yet, retrying" */
+function noticeText(notices) {
+  return notices.map((n) => (FORMAT_NAMES[n.format] ?? n.format) + ': ' + (NOTICE_WORDS[n.outcome] ?? n.outcome)).join(' · ');
 }
 
 /**
@@ -1084,6 +1109,10 @@ function renderAlerts(team, t, changed) {
         items.set(alert.id, item);
       }
       item.alert = alert;
+      if (alert.noticesChanged) {
+        alert.noticesChanged = false;
+        showNotices(item);
+      }
       if (item.li === cursor) cursor = cursor.nextSibling;
       else view.list.insertBefore(item.li, cursor);
     }
@@ -1098,6 +1127,13 @@ function renderAlerts(team, t, changed) {
   }
 }
 
+function showNotices(item) {
+  const notices = item.alert.notices;
+  item.notices.hidden = notices.length === 0;
+  setText(item.notices, notices.length ? 'Notified ' + noticeText(notices) : '');
+  item.notices.classList.toggle('failing', notices.some((n) => n.outcome !== 'delivered'));
+}
+
 function buildAlert(team, alert) {
   const severity = SEVERITIES[alert.severity] ? alert.severity : 'info';
   const li = el('li', 'alert sev-' + severity);
@@ -1110,8 +1146,10 @@ function buildAlert(team, alert) {
   meta.append(age);
   let text = alert.text;
   if (alert.escalates !== null) text += ' (escalates alert ' + alert.escalates + ')';
-  li.append(head, meta, el('p', 'a-text', text));
-  const item = { li, age, alert };
+  const notices = el('p', 'a-notices');
+  li.append(head, meta, el('p', 'a-text', text), notices);
+  const item = { li, age, alert, notices };
+  showNotices(item);
   if (!page.tv && page.csrf !== null) {
     const actions = el('p', 'a-actions');
     const button = el('button', 'ack', 'Acknowledge');

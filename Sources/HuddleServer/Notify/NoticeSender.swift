@@ -24,17 +24,24 @@ public struct NoticeSender: Service {
     let clock: any WallClock
     let bell: Doorbell
     let allowHTTP: Bool
+    /// Told when an alert's own notice (raised or escalated) is delivered, first fails, or is
+    /// given up: the hub announces it to supervisors.
+    let onStatus: @Sendable (NoticeStatus, _ team: String) -> Void
     let logger: Logger
     var schedule = RetrySchedule()
     /// Slack takes about one message a second per webhook.
     static let slackPace: Duration = .seconds(1)
     static let targetsEvery: Duration = .seconds(2)
 
-    public init(store: Store, clock: any WallClock, bell: Doorbell, allowHTTP: Bool, logger: Logger) {
+    public init(
+        store: Store, clock: any WallClock, bell: Doorbell, allowHTTP: Bool, logger: Logger,
+        onStatus: @escaping @Sendable (NoticeStatus, _ team: String) -> Void = { _, _ in }
+    ) {
         self.store = store
         self.clock = clock
         self.bell = bell
         self.allowHTTP = allowHTTP
+        self.onStatus = onStatus
         self.logger = logger
     }
 
@@ -106,12 +113,21 @@ public struct NoticeSender: Service {
             }
             lastPost = .now
             let outcome = await poster.post(notice, to: target)
-            await record(outcome, of: notice, target: target, metadata: metadata)
+            let recorded = await record(outcome, of: notice, target: target, metadata: metadata)
+            if let recorded, notice.event == .raised || notice.event == .escalated,
+                recorded != .retrying || notice.attempts == 0,
+                let team = (try? JSONParser.parse(Array(notice.payload.utf8)))?["team"]?.stringValue
+            {
+                onStatus(NoticeStatus(alert: notice.alertID, target: target.id, format: target.format.rawValue, outcome: recorded), team)
+            }
             if let pending = try? await store.pendingNoticeCount() { ServerMetrics.noticesPending(pending) }
         }
     }
 
-    private func record(_ outcome: NoticePoster.Outcome, of notice: Notice, target: NotifyTarget, metadata: Logger.Metadata) async {
+    /// Stores the try's outcome; returns what it made of the notice (nil if it could not be stored).
+    private func record(_ outcome: NoticePoster.Outcome, of notice: Notice, target: NotifyTarget, metadata: Logger.Metadata)
+        async -> NoticeStatus.Outcome?
+    {
         let now = clock.now()
         var metadata = metadata
         metadata["notice"] = "\(notice.webhookID)"
@@ -122,11 +138,13 @@ public struct NoticeSender: Service {
                 try await store.recordNoticeTry(notice.id, state: .delivered, outcome: "\(status)", nextAt: nil, now: now)
                 ServerMetrics.noticeTried(target: target.id, outcome: "delivered")
                 logger.info("notice delivered", metadata: metadata)
+                return .delivered
             case .gone:
                 try await store.recordNoticeTry(notice.id, state: .givenUp, outcome: "410 gone", nextAt: nil, now: now)
                 try await store.disableNotifyTarget(target.id, reason: "410 gone", now: now)
                 ServerMetrics.noticeTried(target: target.id, outcome: "given_up")
                 logger.error("the receiver answered 410 Gone: target disabled, its notices given up", metadata: metadata)
+                return .givenUp
             case .failed(let reason, let retryAfter):
                 metadata["outcome"] = "\(reason)"
                 switch schedule.next(
@@ -138,16 +156,19 @@ public struct NoticeSender: Service {
                     ServerMetrics.noticeTried(target: target.id, outcome: "retried")
                     metadata["retry_in_ms"] = "\(at.milliseconds - now.milliseconds)"
                     logger.warning("notice not delivered; trying again", metadata: metadata)
+                    return .retrying
                 case .giveUp:
                     try await store.recordNoticeTry(notice.id, state: .givenUp, outcome: reason, nextAt: nil, now: now)
                     ServerMetrics.noticeTried(target: target.id, outcome: "given_up")
                     logger.error("notice given up after 24 h of tries", metadata: metadata)
+                    return .givenUp
                 }
             }
         } catch {
             // The try is posted again (same webhook-id): the receiver can tell.
             logger.error("could not record a notice's try", metadata: metadata.merging(["error": "\(error)"]) { $1 })
             try? await Task.sleep(for: .seconds(1))
+            return nil
         }
     }
 }
