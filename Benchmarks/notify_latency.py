@@ -77,7 +77,8 @@ def scenario(h: H.Harness, args):
     for i in range(args.targets):
         h.admin(data, "notify", "add", H.TEAM, "--url", f"http://127.0.0.1:{sink.port}/t{i}", "--format", "json",
                 "--allow-http")
-    d = h.daemon(data=data, extra=["--notify-allow-http"])
+    # The benchmark goes faster than an agent may (20 requests a second by default).
+    d = h.daemon(data=data, extra=["--notify-allow-http", "--rate-per-s", "1000", "--rate-burst", "1000"])
     d.start()
     c = d.connect()
     c.hello(agent, "bench-notify")

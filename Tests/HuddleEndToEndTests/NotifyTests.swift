@@ -138,6 +138,23 @@ import Testing
             .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// `notify add` and `notify remove` while the daemon runs take effect on the next alert.
+    @Test func targetsAddedAndRemovedWhileTheDaemonRunsTakeEffectAtTheNextAlert() async throws {
+        let receiver = try await NoticeReceiver(plan: ["/late": ["200"]])
+        let f = try await floor(targets: [])
+        try await wellbeingBreak(f)  // no target yet: nothing to send
+        try await f.daemon.admin(["notify", "add", "floor-a", "--url", receiver.url("/late"), "--format", "slack", "--allow-http"])
+        let id = try await wellbeingBreak(f)
+        let got = try await receiver.wait(for: "/late")
+        #expect(got.count == 1 && got[0].json?["text"]?.stringValue?.hasSuffix("(alert \(id))") == true)
+        try await f.daemon.admin(["notify", "remove", "1"])
+        try await wellbeingBreak(f)
+        try await Task.sleep(for: .seconds(3))
+        #expect(receiver.requests("/late").count == 1)
+        #expect(try await f.daemon.admin(["notify", "list"]).isEmpty)
+        #expect(try await f.daemon.stop() == 0)
+    }
+
     /// 503 twice, then 200: delivered once, on the third try, each try logged; meanwhile a
     /// receiver that hangs holds up only itself, and a good one gets its notice at once.
     @Test func failuresAreRetriedAndAHangingReceiverHoldsUpNobody() async throws {

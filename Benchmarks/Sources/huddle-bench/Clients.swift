@@ -452,11 +452,14 @@ final class AgentHandler: ChannelInboundHandler {
     private var running = false
     private var nextID = 10
     private var onBreak = true
+    /// Breaks are wellbeing breaks: each one raises an alert.
+    private let wellbeing: Bool
 
-    init(handshake: Handshake, counters: AgentCounters, ready: EventLoopPromise<Void>) {
+    init(handshake: Handshake, counters: AgentCounters, ready: EventLoopPromise<Void>, wellbeing: Bool = false) {
         self.handshake = handshake
         self.counters = counters
         self.ready = ready
+        self.wellbeing = wellbeing
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -492,7 +495,10 @@ final class AgentHandler: ChannelInboundHandler {
     private func next() {
         guard running, let context else { return }
         onBreak.toggle()
-        send(Requests.huddleStatus(id: nextID, status: onBreak ? "break" : "available"), context)
+        let request =
+            onBreak && wellbeing
+            ? Requests.huddleWellbeingBreak(id: nextID) : Requests.huddleStatus(id: nextID, status: onBreak ? "break" : "available")
+        send(request, context)
         nextID += 1
     }
 

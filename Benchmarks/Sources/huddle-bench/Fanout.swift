@@ -24,6 +24,10 @@ struct FanoutPlan: Sendable {
     /// Subscriber sessions are spread over this many Huddle users.
     var huddleUsers = 10
     var connectConcurrency = 128
+    /// Alert notices during the fan-out (Huddle only, SPEC §12): after the first full-speed point,
+    /// the same point again with an agent taking wellbeing breaks as fast as they are granted, then
+    /// with that many webhook targets added, cumulatively. Empty: not measured.
+    var noticeTargets: [Int] = []
 }
 
 /// Load generator side of one run: the client event loops and their counters.
@@ -174,10 +178,11 @@ struct FanoutRunner {
                 do {
                     switch wire {
                     case .huddle:
-                        let users = (0..<plan.huddleUsers).map { ("sub\($0)", "agent") } + [("pub", "bot")]
+                        var users = (0..<plan.huddleUsers).map { ("sub\($0)", "agent") } + [("pub", "bot")]
+                        if !plan.noticeTargets.isEmpty { users.append(("alerter", "agent")) }
                         (server, tokens) = try await HuddleLauncher(
                             binary: plan.huddled, workParent: plan.workParent, openFiles: openFiles
-                        ).start(tls: tls, users: users)
+                        ).start(tls: tls, users: users, extraArguments: plan.noticeTargets.isEmpty ? [] : ["--notify-allow-http"])
                     case .nats: server = try await startNATS(tls: tls, workParent: plan.workParent, openFiles: openFiles)
                     case .redis: server = try await startRedis(tls: tls, workParent: plan.workParent, openFiles: openFiles)
                     }
@@ -194,7 +199,7 @@ struct FanoutRunner {
                     let subscriberTokens = (0..<plan.huddleUsers).map { tokens["sub\($0)"] ?? "" }
                     rows += try await scenarios(
                         server: server, system: systemName(wire), subscriberTokens: subscriberTokens,
-                        publisherToken: tokens["pub"] ?? "")
+                        publisherToken: tokens["pub"] ?? "", alerterToken: tokens["alerter"])
                 } catch {
                     say("   failed: \(error)")
                     say("   server log tail:\n\(server.process.log.suffix(1500))")
@@ -211,9 +216,9 @@ struct FanoutRunner {
 
     /// Subscribers are added in ascending counts; at each count the latency points run first
     /// (on an idle server), then the full-speed run.
-    private func scenarios(server: RunningServer, system: String, subscriberTokens: [String], publisherToken: String)
-        async throws -> [Row]
-    {
+    private func scenarios(
+        server: RunningServer, system: String, subscriberTokens: [String], publisherToken: String, alerterToken: String?
+    ) async throws -> [Row] {
         let endpoint = server.endpoint
         let publisher = try await Publisher.open(endpoint: endpoint, token: publisherToken, on: harness.loops[0])
         var subscribers: [any Channel] = []
@@ -244,8 +249,13 @@ struct FanoutRunner {
                         point, server: server, system: system, publisher: publisher, subscribers: subscribers))
             }
             if plan.throughputSubscribers.contains(count) {
-                rows.append(
-                    try await throughput(server: server, system: system, publisher: publisher, subscribers: subscribers))
+                let alone = try await throughput(server: server, system: system, publisher: publisher, subscribers: subscribers)
+                rows.append(alone)
+                if let alerterToken, count == plan.throughputSubscribers.first, !plan.noticeTargets.isEmpty {
+                    rows += try await notices(
+                        server: server, system: system, publisher: publisher, subscribers: subscribers, alone: alone,
+                        alerterToken: alerterToken)
+                }
             }
         }
         await closeAll(subscribers + [publisher.channel])
@@ -271,9 +281,70 @@ struct FanoutRunner {
         return (delivered, expected)
     }
 
-    private func throughput(server: RunningServer, system: String, publisher: Publisher, subscribers: [any Channel])
-        async throws -> Row
-    {
+    /// The full-speed point again while an agent takes wellbeing breaks back to back (one alert
+    /// each): first with no notify target, then with `plan.noticeTargets` webhook targets on a
+    /// sink in this process. Notices/s is what the sink received while the fan-out was measured;
+    /// the ratios compare deliveries/s with the point `alone`, from the same run and server.
+    private func notices(
+        server: RunningServer, system: String, publisher: Publisher, subscribers: [any Channel], alone: Row,
+        alerterToken: String
+    ) async throws -> [Row] {
+        let sink = try await NoticeSink.start(on: harness.group)
+        defer { Task { await sink.stop() } }
+        let loop = harness.loops[0]
+        let counters = AgentCounters()
+        let ready = loop.makePromise(of: Void.self)
+        let handshake = Handshake(
+            wire: .huddle, token: alerterToken, join: false, publisher: false, natsTLS: nil, hostname: server.endpoint.hostname)
+        let channel = try await connect(server.endpoint, on: loop) {
+            AgentHandler(handshake: handshake, counters: counters, ready: ready, wellbeing: true)
+        }
+        defer { channel.close(promise: nil) }
+        deadline(ready, on: loop, seconds: 30, "alerter setup")
+        try await ready.futureResult.get()
+        let alerter = try await loop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: AgentHandler.self), eventLoop: loop)
+        }.get()
+        let base = alone.values["deliveries_per_s"] ?? 0
+        var rows: [Row] = []
+        var targets = 0
+        for wanted in [0] + plan.noticeTargets.sorted() {
+            while targets < wanted {
+                targets += 1
+                _ = try huddle_bench.run(plan.huddled, [
+                    "notify", "add", Payload.subject, "--url", "http://127.0.0.1:\(sink.port)/t\(targets)", "--format", "json",
+                    "--allow-http", "--data", server.directory,
+                ])
+            }
+            // The sender reads its targets every 2 s.
+            if wanted > 0 { try await Task.sleep(for: .seconds(2.5)) }
+            try await alerter.eventLoop.submit { alerter.value.start() }.get()
+            let g0 = counters.granted.load(ordering: .relaxed)
+            var row = try await throughput(
+                server: server, system: system, publisher: publisher, subscribers: subscribers,
+                sample: { sink.received.load(ordering: .relaxed) })
+            try await alerter.eventLoop.submit { alerter.value.stop() }.get()
+            let breaks = Double(counters.granted.load(ordering: .relaxed) - g0) / 2
+            row.scenario = "throughput_with_alerts_\(wanted)_targets"
+            row.values["notify_targets"] = Double(wanted)
+            row.values["alerts_total"] = breaks.rounded()
+            let rate = row.values["deliveries_per_s"] ?? 0
+            row.values["ratio_to_alone"] = base > 0 ? (rate / base * 1000).rounded() / 1000 : 0
+            if let withoutTargets = rows.first?.values["deliveries_per_s"], wanted > 0, withoutTargets > 0 {
+                row.values["ratio_to_alerts_without_notices"] = (rate / withoutTargets * 1000).rounded() / 1000
+            }
+            say(
+                "     with alerts, \(wanted) notify targets: \(fmtThousands(rate)) deliveries/s (× \(fmt(row.values["ratio_to_alone"] ?? 0, 3)) alone),"
+                    + " \(fmtThousands(row.values["notices_per_s"] ?? 0)) notices/s received")
+            rows.append(row)
+        }
+        return rows
+    }
+
+    private func throughput(
+        server: RunningServer, system: String, publisher: Publisher, subscribers: [any Channel],
+        sample: (() -> Int)? = nil
+    ) async throws -> Row {
         let fleet = harness.fleet
         let n = subscribers.count
         let base = fleet.delivered
@@ -287,8 +358,10 @@ struct FanoutRunner {
         let a0 = try await publisher.counts
         let cpu0 = server.process.cpuSeconds()
         let own0 = processCPUSeconds()
+        let s0 = sample?() ?? 0
         let t0 = monotonicNanos()
         try await Task.sleep(for: .seconds(plan.measure))
+        let s1 = sample?() ?? 0
         let d1 = fleet.delivered
         let a1 = try await publisher.counts
         let cpu1 = server.process.cpuSeconds()
@@ -315,7 +388,7 @@ struct FanoutRunner {
                 + " = \(fmt(rate > 0 ? serverCPU / rate * 1e6 : 0, 2)) µs/delivery, harness \(fmt(benchCPU, 2)))"
         )
         for note in notes { say("     note: \(note)") }
-        return Row(
+        var row = Row(
             bench: "fanout", system: system, transport: server.endpoint.transport, scenario: "throughput",
             subscribers: n, rate: nil,
             values: [
@@ -328,6 +401,8 @@ struct FanoutRunner {
                 "delivered_fraction": expected == 0 ? 1 : Double(delivered) / Double(expected),
                 "load_average": currentLoadAverage(),
             ], notes: notes.isEmpty ? nil : notes)
+        if sample != nil { row.values["notices_per_s"] = (Double(s1 - s0) / elapsed).rounded() }
+        return row
     }
 
     private func latency(

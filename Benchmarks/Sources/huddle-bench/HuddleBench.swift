@@ -87,6 +87,8 @@ struct Fanout: AsyncParsableCommand {
     @Option(help: "Seconds of warm-up before each point.") var warmup: Double?
     @Option(help: "Messages unacknowledged at most (full speed).") var window = 64
     @Option(help: "Messages ahead of the average subscriber at most (full speed; 0 = unbounded).") var backlog = 2048
+    @Option(help: "Huddle only: after the first full-speed point, the same with an agent raising alerts and these notify-target counts (e.g. 1,10).")
+    var noticeTargets: String?
 
     func plan() throws -> FanoutPlan {
         var plan = FanoutPlan()
@@ -126,6 +128,7 @@ struct Fanout: AsyncParsableCommand {
         if let warmup { plan.warmup = warmup }
         plan.window = window
         plan.backlog = backlog
+        if let noticeTargets { plan.noticeTargets = parseList(noticeTargets).compactMap { Int($0) } }
         plan.clientThreads = common.clientThreads
         plan.huddled = common.huddledPath
         plan.workParent = common.workDir

@@ -135,6 +135,11 @@ enum Requests {
         #"{"jsonrpc":"2.0","id":\#(id),"method":"status.set","params":{"status":"\#(status)"}}"# + "\n"
     }
 
+    /// A wellbeing break (an alert for supervisors, and its notices, at each one).
+    static func huddleWellbeingBreak(id: Int) -> String {
+        #"{"jsonrpc":"2.0","id":\#(id),"method":"status.set","params":{"status":"break","reason":"abusive_call"}}"# + "\n"
+    }
+
     static func huddlePolicy(id: Int, team: String, policy: String) -> String {
         #"{"jsonrpc":"2.0","id":\#(id),"method":"policy.set","params":{"team":"\#(team)","policy":\#(policy),"comment":"huddle-bench: every break granted"}}"#
             + "\n"
