@@ -21,6 +21,13 @@ extension Hub {
         }
     }
 
+    static func queuesNotices(_ event: Event) -> Bool {
+        switch event.payload {
+        case .alert, .alertAck: true
+        default: false
+        }
+    }
+
     func commitNext() {
         let maxBatch = config.commitMaxBatch
         guard let batch = state.withLockedValue({ $0.pipeline.nextBatch(maxEvents: maxBatch) }) else { return }
@@ -52,7 +59,9 @@ extension Hub {
             switch result {
             case .success:
                 completion = state.pipeline.committed(batch)
-                if batch.changes.contains(where: { $0.events.contains { $0.stream == .supervisors } }) {
+                // Only alerts and acknowledgments queue notices: a `notice` event (the sender's own
+                // news) ringing it would wake every worker for nothing, once per delivery.
+                if batch.changes.contains(where: { $0.events.contains(where: Self.queuesNotices) }) {
                     alertsCommitted.ring()
                 }
                 publish(completion.published, lines: lines, replies: replies, in: &state, wakeups: &wakeups)
