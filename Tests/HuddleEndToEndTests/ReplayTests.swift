@@ -37,7 +37,10 @@ import Testing
             "team.join", ["team": "floor-a", "since": ["epoch": .string(epoch), "seq": .int(seenSeq), "supervisors_seq": 0]])
         #expect(rejoined["recovered"] == true)
         let last = try #require(rejoined["seq"]?.intValue)
-        // The replayed events were delivered before the result, so they are already here.
+        // The server sends the replayed events before the result (the golden transcript
+        // 04-replay.jsonl checks that order line by line); this client hands results and
+        // notifications to the test on separate paths, so the last may still be on its way.
+        try await Self.waitForEvents(back, through: last)
         let replayed = seqs(await back.pending())
         #expect(replayed == Array((seenSeq + 1)...last))
 
@@ -70,6 +73,7 @@ import Testing
         let rejoined = try await back.request(
             "team.join", ["team": "floor-a", "since": ["epoch": .string(epoch), "seq": .int(seenSeq)]])
         #expect(rejoined["recovered"] == true)
+        try await Self.waitForEvents(back, through: seenSeq + 250)
         let replayed = await back.pending().compactMap { notification -> EventNotification? in
             if case .event(let event) = notification, event.type == "message" { return event } else { return nil }
         }
@@ -194,5 +198,18 @@ import Testing
         await #expect(throws: RPCError.self) { try await listener.request("team.leave", ["team": "floor-b"]) }
         await #expect(throws: RPCError.self) { try await listener.request("team.leave", ["team": "nowhere"]) }
         #expect(try await daemon.stop() == 0)
+    }
+
+    /// Waits (at most 10 s) until `peer` has received the team-stream event `seq`.
+    static func waitForEvents(_ peer: Peer, through seq: Int64) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            let got = await peer.pending().contains { notification in
+                if case .event(let event) = notification { return event.stream == .team && event.seq >= seq }
+                return false
+            }
+            if got { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
     }
 }
