@@ -165,6 +165,8 @@ import Testing
             "team.join",
             ["team": "floor-a", "since": ["epoch": .string(epoch), "seq": .int(seq), "supervisors_seq": .int(supervisorsSeq)]])
         #expect(rejoined["recovered"] == true)
+        try await Self.waitForEvents(back, through: rejoined["seq"]?.intValue ?? 0)
+        try await Self.waitForEvents(back, through: rejoined["supervisors_seq"]?.intValue ?? 0, stream: .supervisors)
         let events = await back.pending().compactMap { if case .event(let e) = $0 { e } else { nil } }
         let team = events.filter { $0.stream == .team }.map(\.seq)
         let supervisors = events.filter { $0.stream == .supervisors }.map(\.seq)
@@ -200,12 +202,12 @@ import Testing
         #expect(try await daemon.stop() == 0)
     }
 
-    /// Waits (at most 10 s) until `peer` has received the team-stream event `seq`.
-    static func waitForEvents(_ peer: Peer, through seq: Int64) async throws {
+    /// Waits (at most 10 s) until `peer` has received event `seq` of `stream`.
+    static func waitForEvents(_ peer: Peer, through seq: Int64, stream: EventStream = .team) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             let got = await peer.pending().contains { notification in
-                if case .event(let event) = notification { return event.stream == .team && event.seq >= seq }
+                if case .event(let event) = notification { return event.stream == stream && event.seq >= seq }
                 return false
             }
             if got { return }
