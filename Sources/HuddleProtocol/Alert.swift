@@ -93,11 +93,7 @@ public struct Alert: Sendable, Equatable {
     }
 
     /// Takes a notice's new outcome (one entry per target).
-    public mutating func note(_ status: NoticeStatus) {
-        notices.removeAll { $0.target == status.target }
-        notices.append(status)
-        notices.sort { $0.target < $1.target }
-    }
+    public mutating func note(_ status: NoticeStatus) { notices.note(status) }
 }
 
 /// What became of an alert's notice to one target (SPEC §12): the `notice` event, and the
@@ -135,5 +131,15 @@ public struct NoticeStatus: Sendable, Equatable {
             let outcome = json["outcome"]?.stringValue.flatMap(Outcome.init(rawValue:))
         else { return nil }
         self.init(alert: alert, target: target, format: format, outcome: outcome)
+    }
+}
+
+extension [NoticeStatus] {
+    /// One entry per target, in target order: a new outcome replaces the target's last one
+    /// (the floor's alerts and the client's board keep them the same way).
+    public mutating func note(_ status: NoticeStatus) {
+        removeAll { $0.target == status.target }
+        append(status)
+        sort { $0.target < $1.target }
     }
 }

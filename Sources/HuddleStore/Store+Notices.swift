@@ -144,12 +144,10 @@ extension Store {
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """)
         for row in targets {
-            let kinds: String? = row["kinds"]
-            let minimum = Alert.Severity(rawValue: row["min_severity"]) ?? .info
-            let accepts =
-                (kinds.map { $0.split(separator: ",").contains(Substring(alert.kind.rawValue)) } ?? true)
-                && alert.severity.rank >= minimum.rank
-            guard accepts else { continue }
+            let filter = NotifyTarget(
+                id: row["id"], team: alert.team, url: "", format: .json, kinds: Self.kinds(row["kinds"]),
+                minSeverity: Alert.Severity(rawValue: row["min_severity"]) ?? .info, secret: nil, createdAt: at)
+            guard filter.accepts(kind: alert.kind, severity: alert.severity) else { continue }
             let target: Int64 = row["id"]
             try insert.execute(arguments: [
                 target, alert.id, event.rawValue, "huddle-\(epoch)-\(alert.id)-\(event.rawValue)-\(target)", payload,
@@ -264,6 +262,11 @@ extension Store {
         }
     }
 
+    /// The `kinds` column: comma-separated kinds, or NULL for every kind.
+    static func kinds(_ column: String?) -> Set<Alert.Kind>? {
+        column.map { Set($0.split(separator: ",").compactMap { Alert.Kind(rawValue: String($0)) }) }
+    }
+
     private static func targets(_ db: Database) throws -> [NotifyTarget] {
         try Row.fetchAll(
             db,
@@ -272,9 +275,8 @@ extension Store {
                 """
         ).compactMap { row in
             guard let format = NotifyTarget.Format(rawValue: row["format"]) else { return nil }
-            let kinds = (row["kinds"] as String?).map { Set($0.split(separator: ",").compactMap { Alert.Kind(rawValue: String($0)) }) }
             return NotifyTarget(
-                id: row["id"], team: row["team"], url: row["url"], format: format, kinds: kinds,
+                id: row["id"], team: row["team"], url: row["url"], format: format, kinds: kinds(row["kinds"]),
                 minSeverity: Alert.Severity(rawValue: row["min_severity"]) ?? .info, secret: row["secret"],
                 createdAt: Timestamp(milliseconds: row["created_at"]),
                 disabledAt: (row["disabled_at"] as Int64?).map(Timestamp.init(milliseconds:)), disabledReason: row["disabled_reason"])

@@ -147,9 +147,7 @@ public struct TeamBoard: Sendable, Equatable {
             alerts?.removeAll { $0.id == id }
         case .notice(let status):
             guard let index = alerts?.firstIndex(where: { $0.id == status.alert }) else { break }
-            alerts?[index].notices.removeAll { $0.target == status.target }
-            alerts?[index].notices.append(status)
-            alerts?[index].notices.sort { $0.target < $1.target }
+            alerts?[index].notices.note(status)
         case .call(let change):
             guard let index = members.firstIndex(where: { $0.user == change.user }) else { break }
             members[index].call = change.call
