@@ -26,6 +26,8 @@ public struct FloorChanges: Sendable, Equatable {
         public var breachSince: Timestamp?
         public var queue: QueueReport?
         public var waitlist: [WaitlistEntry]?
+        /// The queue-report rota (SPEC §14), when the events moved it.
+        public var rota: QueueReportRota?
     }
 
     /// What a bridge said of a user's phone, as it stands after the events.
@@ -78,8 +80,11 @@ extension Floor {
             let change = FloorChanges.TeamChange(
                 team: name, coverage: before.coverage == after.coverage ? nil : after.coverage,
                 breachSince: after.breachSince, queue: before.queue == after.queue ? nil : after.queue,
-                waitlist: before.waitlist == after.waitlist ? nil : after.waitlist)
-            if change.coverage != nil || change.queue != nil || change.waitlist != nil { changes.teams.append(change) }
+                waitlist: before.waitlist == after.waitlist ? nil : after.waitlist,
+                rota: before.rota == after.rota ? nil : after.rota)
+            if change.coverage != nil || change.queue != nil || change.waitlist != nil || change.rota != nil {
+                changes.teams.append(change)
+            }
         }
         return changes
     }

@@ -58,6 +58,8 @@ public struct TeamState: Sendable {
     public var policySince: Timestamp?
     /// When `queue_report_missing` was last raised (once per silence, even if acknowledged).
     public var missingReportRaisedAt: Timestamp?
+    /// Who reports the queue next when agents do (SPEC §14): the open request and the rota.
+    public var rota = QueueReportRota()
     /// The Erlang C figure for the latest report and the policy's service level, computed when
     /// either changes rather than at every coverage count.
     public var erlang: (Int, CoverageFigures.RequiredFrom)?
@@ -174,7 +176,11 @@ public struct Floor: Sendable {
             teams.values[slot].policy.version = version
             teams.values[slot].policySince = event.at
             teams.values[slot].updateErlang()
+            // Back to bots (or no interval): the open request is withdrawn; the rota is kept.
+            if policy.queueReportBy != .agents || policy.queueReportEveryS == nil { teams.values[slot].rota.request = nil }
         case .queue(let report):
+            // Any accepted report answers the open request, whoever gave it.
+            teams.values[slot].rota.request = nil
             teams.values[slot].queue = report
             teams.values[slot].queuePressure = report.pressure
             teams.values[slot].nodeOutage = report.nodeOutage
@@ -202,6 +208,8 @@ public struct Floor: Sendable {
             if alert.kind == .queueReportMissing { teams.values[slot].missingReportRaisedAt = alert.createdAt }
         case .notice(let status):
             teams.values[slot].openAlerts[status.alert]?.note(status)
+        case .queueReportAsked(let ask):
+            teams.values[slot].rota.asked(ask, at: event.at)
         case let .alertAck(id, _, _, _):
             teams.values[slot].openAlerts[id] = nil
             teams.values[slot].escalatedAlerts.remove(id)
@@ -273,6 +281,6 @@ extension TeamState: Equatable {
             && a.openAlerts == b.openAlerts
             && a.escalatedAlerts == b.escalatedAlerts && a.queuePressure == b.queuePressure
             && a.nodeOutage == b.nodeOutage && a.queue == b.queue && a.policySince == b.policySince
-            && a.missingReportRaisedAt == b.missingReportRaisedAt
+            && a.missingReportRaisedAt == b.missingReportRaisedAt && a.rota == b.rota
     }
 }

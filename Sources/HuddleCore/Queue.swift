@@ -14,15 +14,14 @@ extension Floor {
         return waiting >= cw || oldest >= ow
     }
 
-    /// `queue.report` from a bot or supervisor of the team.
+    /// `queue.report` from a bot or supervisor of the team, or from an agent asked for it
+    /// (`checkReporter`, SPEC §14).
     public mutating func reportQueue(_ report: QueueReport, team teamName: String, now: Timestamp) throws(RPCError)
         -> [Event]
     {
         let user = try user(report.by)
         let team = try requireMember(report.by, of: teamName)
-        guard user.role == .bot || user.role == .supervisor || user.role == .admin else {
-            throw .forbidden("queue reports come from bots and supervisors")
-        }
+        try checkReporter(user, of: team)
         var report = report
         report.pressure = Self.pressure(after: report, was: team.queuePressure, policy: team.policy)
         report.nodeOutage = !report.nodesOut.isEmpty
@@ -55,12 +54,13 @@ extension Floor {
         return open.map { emit(team: teamName, .alertAck(alert: $0.id, by: "system", note: note, at: now), at: now) }
     }
 
-    /// `queue_report_missing` when a team expects reports every `queue_report_every_s` and none
-    /// came for 1.5 times that.
+    /// `queue_report_missing` when a team expects reports from bots every `queue_report_every_s`
+    /// and none came for 1.5 times that (when agents report, the rota raises it: `checkRota`).
     mutating func checkMissingReports(now: Timestamp) -> [Event] {
         var events: [Event] = []
         for name in teams.keys.sorted() {
-            guard let team = teams[name], let every = team.policy.queueReportEveryS else { continue }
+            guard let team = teams[name], team.policy.queueReportBy == .bots, let every = team.policy.queueReportEveryS
+            else { continue }
             let last = max(team.queue?.at ?? Timestamp(milliseconds: 0), team.policySince ?? Timestamp(milliseconds: 0))
             guard now.milliseconds - last.milliseconds >= every * 1500,
                 (team.missingReportRaisedAt.map { $0 < last } ?? true)

@@ -36,6 +36,11 @@ extension Floor {
         if viewer.seesSupervisorStream {
             snapshot["alerts"] = .array(team.openAlerts.values.sorted { $0.id < $1.id }.map(\.snapshotJSON))
         }
+        // The open queue-report request (SPEC §14), while there is one: for supervisors, and for
+        // the agent it is asked of (who reconnects and still sees it).
+        if let request = team.rota.request, viewer.seesSupervisorStream || (viewerName != nil && request.asked == viewerName) {
+            snapshot["queue_report_request"] = request.json
+        }
         return .object(snapshot)
     }
 }

@@ -104,8 +104,8 @@ extension Floor {
         return (events, reminders)
     }
 
-    /// After any change: expired holds, the waitlists' progress and coverage announcements for
-    /// the given teams.
+    /// After any change: expired holds, the waitlists' progress, coverage announcements and the
+    /// queue-report rota (SPEC §14) for the given teams.
     public mutating func settle(_ teamNames: [String], now: Timestamp) -> [Event] {
         settle(teamNames, now: now, folding: [:]).events
     }
@@ -134,6 +134,7 @@ extension Floor {
                 }
             }
             events += checkBreach(of: team, now: now)
+            events += checkRota(of: team, now: now)
         }
         return (events, folded)
     }

@@ -72,11 +72,13 @@ public enum EventPayload: Sendable, Equatable {
     case phone(user: String, loggedIn: Bool)
     /// An alert's notice was delivered, is being retried, or was given up (SPEC §12).
     case notice(NoticeStatus)
+    /// The daemon asked an agent for the queue report (SPEC §14), or could ask nobody.
+    case queueReportAsked(QueueReportAsk)
 
     public var stream: EventStream {
         switch self {
         case .status, .presence, .message, .policy, .coverage, .waitlist, .waitlistReady, .queue, .call: .team
-        case .alert, .alertAck, .phone, .notice: .supervisors
+        case .alert, .alertAck, .phone, .notice, .queueReportAsked: .supervisors
         }
     }
 
@@ -95,6 +97,7 @@ public enum EventPayload: Sendable, Equatable {
         case .call: "call"
         case .phone: "phone"
         case .notice: "notice"
+        case .queueReportAsked: "queue_report_asked"
         }
     }
 
@@ -105,6 +108,7 @@ public enum EventPayload: Sendable, Equatable {
         case .presence(let user, _), .message(let user, _), .waitlistReady(let user, _, _), .phone(let user, _): user
         case .call(let call): call.user
         case .alert(let alert): alert.user
+        case .queueReportAsked(let ask): ask.user
         case .policy, .coverage, .waitlist, .alertAck, .queue, .notice: nil
         }
     }
@@ -144,6 +148,8 @@ public enum EventPayload: Sendable, Equatable {
             guard case .object(var fields) = status.json else { return [:] }
             fields["alert"] = .int(status.alert)
             return fields
+        case .queueReportAsked(let ask):
+            return ask.fields
         }
     }
 }

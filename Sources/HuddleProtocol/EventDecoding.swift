@@ -109,6 +109,9 @@ extension Event {
         case "notice":
             guard let status = NoticeStatus(json: p, alert: try int("alert")) else { throw fail("outcome") }
             payload = .notice(status)
+        case "queue_report_asked":
+            guard let ask = QueueReportAsk(fields: p) else { throw fail("request_at") }
+            payload = .queueReportAsked(ask)
         default:
             throw fail("type")
         }

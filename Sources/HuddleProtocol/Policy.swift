@@ -18,6 +18,10 @@ public struct Policy: Sendable, Equatable {
     public var coverageBreachAfterS: Int64 = 60
     public var presenceGraceS: Int64 = 10
     public var queueReportEveryS: Int64? = nil
+    /// Who reports the queue (SPEC §14): with `agents`, the daemon asks one agent each time.
+    public var queueReportBy: QueueReportBy = .bots
+    /// How long an asked agent has to answer before the next one is asked.
+    public var queueReportGraceS: Int64 = 300
     public var serviceLevelTarget: Double = 0.8
     public var serviceLevelWithinS: Int64 = 20
     public var shrinkageFloor: Int64 = 1
@@ -93,6 +97,8 @@ public struct Policy: Sendable, Equatable {
             "coverage_breach_after_s": .int(coverageBreachAfterS),
             "presence_grace_s": .int(presenceGraceS),
             "queue_report_every_s": queueReportEveryS.map(JSONValue.int) ?? .null,
+            "queue_report_by": .string(queueReportBy.rawValue),
+            "queue_report_grace_s": .int(queueReportGraceS),
             "service_level": ["target": .double(serviceLevelTarget), "within_s": .int(serviceLevelWithinS)],
             "shrinkage_floor": .int(shrinkageFloor),
             "calls": calls.json,
@@ -147,6 +153,12 @@ public struct Policy: Sendable, Equatable {
             case "presence_grace_s": p.presenceGraceS = try Self.integer(value, path, min: 1)
             case "queue_report_every_s":
                 p.queueReportEveryS = value == .null ? nil : try Self.integer(value, path, min: 1)
+            case "queue_report_by":
+                guard let by = value.stringValue.flatMap(QueueReportBy.init(rawValue:)) else {
+                    throw .invalidParam(path, "\(path) must be \"bots\" or \"agents\"")
+                }
+                p.queueReportBy = by
+            case "queue_report_grace_s": p.queueReportGraceS = try Self.integer(value, path, min: 1)
             case "service_level":
                 for (name, v) in try Self.object(value, path).sorted(by: { $0.key < $1.key }) {
                     switch name {

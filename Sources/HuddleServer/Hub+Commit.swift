@@ -65,6 +65,7 @@ extension Hub {
                     alertsCommitted.ring()
                 }
                 publish(completion.published, lines: lines, replies: replies, in: &state, wakeups: &wakeups)
+                askForQueueReports(in: completion.published, state: &state, wakeups: &wakeups)
             case .failure(let error):
                 completion = state.pipeline.failed(batch)
                 logger.error(
@@ -82,6 +83,20 @@ extension Hub {
         wakeups.run()
         for waiter in waiters { waiter.resume() }
         if more { commitNext() }
+    }
+
+    /// The agent a committed `queue_report_asked` names is told on every connection of theirs
+    /// (SPEC §14): `queue_report_due {team, due_by, asked_at}`, to them alone, after the events.
+    private func askForQueueReports(in batch: [Change], state: inout State, wakeups: inout Wakeups) {
+        for change in batch {
+            for event in change.events {
+                guard case .queueReportAsked(let ask) = event.payload, let user = ask.user, let due = ask.dueBy else { continue }
+                let line = ByteBuffer(
+                    bytes: RPCFrame.notification(
+                        "queue_report_due", ["team": .string(event.team), "due_by": due.json, "asked_at": event.at.json]))
+                for id in state.sessionsByUser[user] ?? [] { state.sessions[id]?.outbox.enqueue(line, wakeups: &wakeups) }
+            }
+        }
     }
 
     func deliver(_ reply: Reply) {

@@ -169,6 +169,11 @@ enum Schema {
                     CREATE INDEX notices_alert ON notices (alert_id);
                     """)
         }
+        // The queue report asked of agents on a rota (SPEC §14): the open request and when each
+        // agent was last asked, as JSON beside the team's other current state.
+        migrator.registerMigration("v10-rota") { db in
+            try db.execute(sql: "ALTER TABLE teams ADD COLUMN rota TEXT")
+        }
         return migrator
     }
 }

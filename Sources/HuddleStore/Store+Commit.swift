@@ -113,7 +113,7 @@ extension Store {
                     db, alert: alert, event: by == "system" ? .closed : .acknowledged,
                     ack: .init(by: by, at: at, note: note), teamID: teamID, at: event.at)
             }
-        case .status, .presence, .message, .coverage, .waitlist, .waitlistReady, .queue, .call, .phone:
+        case .status, .presence, .message, .coverage, .waitlist, .waitlistReady, .queue, .call, .phone, .queueReportAsked:
             break
         case .notice:
             // The outbox row already holds it (the sender wrote it before announcing it).
@@ -169,6 +169,11 @@ extension Store {
                 ])
             }
             if let entries = team.waitlist { try storeWaitlist(db, entries, teamID: id) }
+            if let rota = team.rota {
+                try db.cachedStatement(sql: "UPDATE teams SET rota = ? WHERE id = ?").execute(arguments: [
+                    String(decoding: JSONWriter.encode(rota.storedJSON), as: UTF8.self), id,
+                ])
+            }
         }
     }
 

@@ -56,7 +56,7 @@ extension Store {
         for row in try Row.fetchAll(
             db,
             sql: """
-                SELECT t.name, t.epoch, t.seq, t.supervisors_seq, t.waitlist, t.coverage, t.breach_since, t.queue, p.policy, p.version,
+                SELECT t.name, t.epoch, t.seq, t.supervisors_seq, t.waitlist, t.coverage, t.breach_since, t.queue, t.rota, p.policy, p.version,
                     p.at AS policy_at
                 FROM teams t JOIN policy_versions p ON p.team_id = t.id
                 WHERE p.version = (SELECT MAX(version) FROM policy_versions WHERE team_id = t.id)
@@ -77,6 +77,7 @@ extension Store {
                 waitlist: waitlist, coverage: coverage, queuePressure: queue?.pressure ?? false,
                 nodeOutage: queue?.nodeOutage ?? false)
             team.queue = queue
+            team.rota = try Self.teamColumn(row["rota"], "rota", of: name, QueueReportRota.init(stored:)) ?? QueueReportRota()
             team.breachSince = (row["breach_since"] as Int64?).map(Timestamp.init(milliseconds:))
             team.policySince = Timestamp(milliseconds: row["policy_at"])
             team.updateErlang()

@@ -13,6 +13,8 @@ import Testing
         #expect(json["queue_pressure"] == ["calls_waiting": 10, "oldest_wait_s": 300])
         #expect(json["wellbeing"] == ["escalate_after_s": 300])
         #expect(json["queue_report_every_s"] == .null)
+        #expect(json["queue_report_by"] == "bots")
+        #expect(json["queue_report_grace_s"] == 300)
         #expect(json["service_level"] == ["target": 0.8, "within_s": 20])
         #expect(json["presence_grace_s"] == 10)
         #expect(
@@ -21,8 +23,30 @@ import Testing
                     "acw_after_call": true, "hold_checkin_s": 150, "hold_alert_after_s": 600, "mute_remind_after_s": 30,
                     "phone_logout_grace_s": 300,
                 ])
-        #expect(json.objectValue?.count == 14)
+        #expect(json.objectValue?.count == 16)
         #expect(try Policy.decode(json) == Policy())
+    }
+
+    @Test func theRotaKeysMergeAndRefuseWhatTheyCannotTake() throws {
+        let merged = try Policy().merging(["queue_report_by": "agents", "queue_report_grace_s": 120, "queue_report_every_s": 1800])
+        #expect(merged.queueReportBy == .agents && merged.queueReportGraceS == 120 && merged.queueReportEveryS == 1800)
+        for (patch, param) in [
+            (["queue_report_by": "humans"] as [String: JSONValue], "policy.queue_report_by"),
+            (["queue_report_by": 1], "policy.queue_report_by"),
+            (["queue_report_grace_s": 0], "policy.queue_report_grace_s"),
+        ] {
+            #expect(throws: RPCError.self) { try Policy().merging(patch) }
+            do {
+                _ = try Policy().merging(patch)
+            } catch {
+                #expect(error.code == .invalidParams && error.data?["param"]?.stringValue == param)
+            }
+        }
+        // A policy stored before these keys existed reads with their defaults.
+        var stored = Policy().json.objectValue ?? [:]
+        stored["queue_report_by"] = nil
+        stored["queue_report_grace_s"] = nil
+        #expect(try Policy.decode(.object(stored)) == Policy())
     }
 
     @Test func theCallKeysMergeAndAStoredPolicyFromBeforeThemTakesTheirDefaults() throws {
