@@ -44,7 +44,8 @@ struct PolicySet: AsyncParsableCommand {
         discussion: """
             KEY is a dotted path as huddle policy show lists it: max_on_break=1, limits.break=600, \
             wellbeing.escalate_after_s=120, queue_pressure.calls_waiting=8, service_level.target=0.9. \
-            VALUE is a whole number, a decimal, auto (min_available=auto), null (queue_report_every_s=null), \
+            VALUE is a whole number, a decimal, auto (min_available=auto), bots or agents (queue_report_by=agents), \
+            null (queue_report_every_s=null), \
             true or false. Durations are in seconds. Only the keys given change; the comment says why and \
             is kept in the history.
             """)

@@ -60,6 +60,7 @@ struct WatchPrinter: Sendable {
         case .joined(let join):
             let connected = join.members.filter(\.connected).count
             note("\(clean(join.team))  watching: \(join.members.count) on the floor, \(connected) connected")
+            askedOnJoin(join, viewer: viewer)
         case .event(let event):
             if json {
                 Console.json(event.params)
@@ -68,13 +69,22 @@ struct WatchPrinter: Sendable {
             }
         case .reminder(let params):
             note(EventText.reminderLine(params, timeOfDay: ClockText.localTimeOfDay))
+        case .queueReportDue(let due):
+            note(EventText.queueReportDueLine(due, timeOfDay: ClockText.localTimeOfDay))
         case .disconnected(let reason):
             note("disconnected (\(clean(reason))); reconnecting…")
         case .reconnected(let join, let recovered):
             note("\(clean(join.team))  reconnected (recovered: \(recovered))")
+            askedOnJoin(join, viewer: viewer)
         case .gap(let team, let stream, let expected, let received):
             note("\(clean(team))  warning: \(stream.rawValue) stream jumped from seq \(expected - 1) to \(received); events were lost")
         }
+    }
+
+    /// A request asked of the viewer before this join (a reconnect, or a watch started late).
+    private func askedOnJoin(_ join: JoinResult, viewer: String?) {
+        guard let due = QueueReportDue(join: join, viewer: viewer) else { return }
+        note(EventText.queueReportDueLine(due, timeOfDay: ClockText.localTimeOfDay))
     }
 
     private func note(_ text: String) {

@@ -182,6 +182,7 @@ public struct BoardRenderer {
         lines.append(titleLine)
         lines += coverageLines(team.coverage)
         lines += queueLines(team.queue)
+        if let request = team.reportRequest { lines.append(reportRequestLine(request)) }
         lines += memberLines(team, in: state)
         lines += waitlistLines(team)
         if let message = team.lastMessage {
@@ -242,6 +243,27 @@ public struct BoardRenderer {
             lines.append(nodes)
         }
         return lines
+    }
+
+    /// `           report asked of bob 2m ago, due in 3m` (SPEC §14): who the daemon asked for
+    /// the queue report, and whether it is late.
+    func reportRequestLine(_ request: QueueReportRequest) -> BoardLine {
+        var line = BoardLine("           ")
+        guard let asked = request.asked else {
+            line.append("report: nobody to ask (no agent Available); a supervisor can send it", BoardStyle.amber.with(bold: true))
+            return line
+        }
+        line.append("report asked of ", .dim)
+        line.append(clean(asked), .bold)
+        line.append(" \(DurationText.short(from: request.askedAt, to: now)) ago", .dim)
+        if let due = request.dueBy {
+            if due <= now {
+                line.append("  LATE by \(DurationText.short(from: due, to: now))", BoardStyle.amber.with(bold: true))
+            } else {
+                line.append(", due in \(DurationText.short(from: now, to: due))", .dim)
+            }
+        }
+        return line
     }
 
     func memberLines(_ team: TeamBoard, in state: BoardState) -> [BoardLine] {

@@ -48,6 +48,8 @@ public struct TeamBoard: Sendable, Equatable {
     /// Open alerts, oldest first; nil for a viewer who does not see them.
     public var alerts: [OpenAlert]?
     public var lastMessage: BoardMessage?
+    /// The open queue-report request (SPEC §14), for supervisors and the agent asked.
+    public var reportRequest: QueueReportRequest?
 
     public init(
         name: String, seq: Int64 = 0, supervisorsSeq: Int64? = nil, members: [Member] = [], limits: [String: Int64] = [:],
@@ -73,6 +75,7 @@ public struct TeamBoard: Sendable, Equatable {
             members: join.members, limits: Self.limits(from: snapshot["policy"]),
             coverage: snapshot["coverage"].flatMap(BoardCoverage.init(json:)),
             queue: snapshot["queue"].flatMap(QueueReport.init(json:)), waitlist: join.waitlist, alerts: join.alerts)
+        reportRequest = snapshot["queue_report_request"].flatMap(QueueReportRequest.init(json:))
     }
 
     static func limits(from policy: JSONValue?) -> [String: Int64] {
@@ -124,8 +127,10 @@ public struct TeamBoard: Sendable, Equatable {
         case let .message(user, text):
             noteMessage(user: user, text: text, at: event.at)
         case .queue(let report):
-            // The event's `at` is the report's time, as the snapshot's `queue.at` is.
+            // The event's `at` is the report's time, as the snapshot's `queue.at` is. It
+            // answers the open request, whoever sent it.
             queue = report
+            reportRequest = nil
         case .policy(_, _, _, let policy):
             limits = Dictionary(uniqueKeysWithValues: policy.limits.map { ($0.key.rawValue, $0.value) })
         case .coverage(let figures):
@@ -154,6 +159,10 @@ public struct TeamBoard: Sendable, Equatable {
         case let .phone(user, loggedIn):
             guard let index = members.firstIndex(where: { $0.user == user }) else { break }
             members[index].phoneLoggedIn = loggedIn
+        case .queueReportAsked(let ask):
+            reportRequest = QueueReportRequest(
+                openedAt: ask.requestAt, asked: ask.user, askedAt: event.at, dueBy: ask.dueBy,
+                everAsked: ask.user.map { [$0] } ?? [])
         }
     }
 
@@ -310,6 +319,10 @@ public struct BoardState: Sendable, Equatable {
             teams[event.team] = team
         case .reminder(let params):
             flash = Flash(text: Self.reminderText(params), tone: .warning, until: now.adding(seconds: 60))
+        case .queueReportDue(let due):
+            flash = Flash(
+                text: "Queue report asked of you (\(TextRules.sanitizedForTerminal(due.team))): run \(EventText.queueCommand(team: due.team))",
+                tone: .warning, until: due.dueBy)
         case .disconnected(let reason):
             if case .disconnected = link { return }
             link = .disconnected(reason: TextRules.sanitizedForTerminal(reason), since: now)

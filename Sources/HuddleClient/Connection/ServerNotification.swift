@@ -48,6 +48,8 @@ public enum ServerNotification: Sendable, Equatable {
     case heartbeat
     /// Params `{status, since, due, text}`.
     case reminder(JSONValue)
+    /// The daemon asks this user for a team's queue report (SPEC §14).
+    case queueReportDue(QueueReportDue)
     /// `session.closing`; the connection ends right after.
     case closing(reason: String)
     /// An error answer without a usable id, e.g. -32700 for a line the server could not parse.
@@ -73,10 +75,47 @@ public enum ServerNotification: Sendable, Equatable {
             self = .heartbeat
         case "reminder":
             self = .reminder(params)
+        case "queue_report_due":
+            if let due = QueueReportDue(params: params) {
+                self = .queueReportDue(due)
+            } else {
+                self = .other(method: method, params: params)
+            }
         case "session.closing":
             self = .closing(reason: params["reason"]?.stringValue ?? "unknown")
         default:
             self = .other(method: method, params: params)
         }
+    }
+}
+
+/// `queue_report_due {team, due_by, asked_at}`: this user is asked for the team's queue report,
+/// to be sent by `dueBy` (SPEC §14). A snapshot's `queue_report_request` that names the viewer
+/// says the same after a reconnect.
+public struct QueueReportDue: Sendable, Equatable {
+    public var team: String
+    public var dueBy: Timestamp
+    public var askedAt: Timestamp
+
+    public init(team: String, dueBy: Timestamp, askedAt: Timestamp) {
+        self.team = team
+        self.dueBy = dueBy
+        self.askedAt = askedAt
+    }
+
+    public init?(params: JSONValue) {
+        guard let team = params["team"]?.stringValue,
+            let dueBy = params["due_by"]?.stringValue.flatMap(Timestamp.init(rfc3339:)),
+            let askedAt = params["asked_at"]?.stringValue.flatMap(Timestamp.init(rfc3339:))
+        else { return nil }
+        self.init(team: team, dueBy: dueBy, askedAt: askedAt)
+    }
+
+    /// The request a join's snapshot shows, when it is asked of `viewer`.
+    public init?(join: JoinResult, viewer: String?) {
+        guard let viewer, let request = join.snapshot["queue_report_request"].flatMap(QueueReportRequest.init(json:)),
+            request.asked == viewer, let dueBy = request.dueBy
+        else { return nil }
+        self.init(team: join.team, dueBy: dueBy, askedAt: request.askedAt)
     }
 }

@@ -70,7 +70,42 @@ public enum EventText {
                 case .givenUp: "given up"
                 }
             return ("notice", "alert #\(status.alert) to \(clean(status.format)) (target \(status.target)): \(outcome)")
+        case .queueReportAsked(let ask):
+            return askedText(ask, team: event.team, viewer: viewer, timeOfDay: timeOfDay)
         }
+    }
+
+    /// `asked for the queue report, due by 10:35 (the one asked before did not answer)`; for the
+    /// asked viewer, the command that answers.
+    static func askedText(
+        _ ask: QueueReportAsk, team: String, viewer: String?, timeOfDay: (Timestamp) -> String
+    ) -> (String, String) {
+        guard let user = ask.user else {
+            return ("queue report", "nobody to ask: no agent is connected, Available and off a call")
+        }
+        let due = ask.dueBy.map { ", due by \(timeOfDay($0))" } ?? ""
+        let why =
+            switch ask.reason {
+            case .due, .available: ""
+            case .noAnswer: " (the one asked before did not answer)"
+            case .unavailable: " (the one asked before is no longer available)"
+            }
+        if let viewer, user == viewer {
+            return (clean(user), "you are asked for the queue report\(due)\(why); run: \(queueCommand(team: team))")
+        }
+        return (clean(user), "asked for the queue report\(due)\(why)")
+    }
+
+    /// The command that answers a queue-report request.
+    public static func queueCommand(team: String) -> String {
+        "huddle queue --team \(clean(team))"
+    }
+
+    /// `huddle watch`'s line for `queue_report_due`: what is asked, by when, and how to answer.
+    public static func queueReportDueLine(_ due: QueueReportDue, timeOfDay: (Timestamp) -> String) -> String {
+        "\(clean(due.team))  Queue report asked of you, due by \(timeOfDay(due.dueBy)): run \(queueCommand(team: due.team)) "
+            + "(it asks for the figures), or \(queueCommand(team: due.team)) --waiting CALLS --oldest SECONDS "
+            + "[--node NODE@CITY] [--note TEXT]"
     }
 
     /// `on a call`, `customer on hold (muted)`, `call ended`.

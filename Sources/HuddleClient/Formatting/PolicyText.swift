@@ -63,6 +63,8 @@ public enum PolicyAssignments {
     public static func value(_ text: String) -> JSONValue? {
         switch text {
         case "auto": return .string("auto")
+        // `queue_report_by` (SPEC §14); the server says which key takes which word.
+        case "bots", "agents": return .string(text)
         case "null": return .null
         case "true": return .bool(true)
         case "false": return .bool(false)

@@ -8,6 +8,8 @@ public enum WatchUpdate: Sendable, Equatable {
     case joined(JoinResult)
     case event(EventNotification)
     case reminder(JSONValue)
+    /// Asked for a team's queue report (SPEC §14).
+    case queueReportDue(QueueReportDue)
     /// The connection dropped; `reason` is the `session.closing` reason or what the transport
     /// said. The watcher is about to retry.
     case disconnected(reason: String)
@@ -123,6 +125,8 @@ public struct TeamWatcher: Sendable {
                 try await handle(.event(event))
             case .reminder(let params):
                 try await handle(.reminder(params))
+            case .queueReportDue(let due):
+                try await handle(.queueReportDue(due))
             case .heartbeat, .closing, .orphanError, .other, .stray, .unreadable:
                 continue
             }
