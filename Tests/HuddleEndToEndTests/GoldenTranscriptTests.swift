@@ -82,7 +82,14 @@ import Testing
                 continue
             }
             if record { output.append(String(decoding: JSONWriter.encode(entry), as: UTF8.self)) }
-            if let request = entry["send"] {
+            // A pause for what the daemon does on its own clock (a rota's ask), so that a
+            // recording catches it where it belongs; a replay waits on its `recv` lines anyway.
+            if let wait = entry["wait_ms"]?.intValue {
+                try await Task.sleep(for: .milliseconds(wait))
+                if !record { continue }
+            }
+            if entry["wait_ms"] != nil {
+            } else if let request = entry["send"] {
                 let line = JSONWriter.encode(Self.substitute(request, tokens: tokens, epoch: epoch))
                 try await client(conn).send(line)
             } else if let raw = entry["send_raw"]?.stringValue {
