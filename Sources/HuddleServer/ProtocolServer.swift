@@ -57,7 +57,12 @@ public final class ProtocolServer: Service, Sendable {
                 "max-connections is \(configuration.maxConnections) but the open-file limit leaves room for \(fileBudget): at most \(fileBudget) connections will be held (raise LimitNOFILE)"
             )
         }
+        // At most this many accepted connections wait for their event loop (two accept gulps).
+        let gate = AcceptGate(limit: 256)
         let bootstrap = ServerBootstrap(group: group)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(gate.handler()) }
+            }
             // A whole floor reconnects at once after a network blip: take connections in large
             // gulps (NIO accepts 4 per wake-up by default) from a queue long enough to hold them.
             .serverChannelOption(.backlog, value: 4096)
@@ -70,6 +75,7 @@ public final class ProtocolServer: Service, Sendable {
             // buffer small (it grows at once for a busy client) to keep idle sessions cheap.
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .childChannelInitializer { channel in
+                gate.settled(channel)
                 let configuration = hub.config
                 let address = channel.remoteAddress?.ipAddress ?? "?"
                 let admitted = limits.admit(
